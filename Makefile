@@ -1,0 +1,34 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+# Both create the virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# nbgrader calls `alembic` from PATH; the course kernels come from the venv.
+RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
+
+.PHONY: demo test lint lab venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e ".[dev]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(RUN) $(BIN)/course demo
+
+test: $(STAMP) lint
+	$(RUN) $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check lecture_lib course_tools tests
+
+lab: $(STAMP)
+	$(RUN) $(BIN)/jupyter lab --notebook-dir="$(CURDIR)"
+
+clean:
+	rm -rf grading _build .pytest_cache .hypothesis

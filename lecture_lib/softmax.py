@@ -1,0 +1,357 @@
+"""Softmax, log-softmax, log-sum-exp and the softmax Jacobian.
+
+The softmax of a vector ``x`` of ``n`` scores is the probability vector
+
+.. math:: \\mathrm{softmax}(x)_i = \\frac{e^{x_i / T}}{\\sum_j e^{x_j / T}},
+
+with temperature ``T > 0``. Every function here subtracts the slice
+maximum before exponentiating, so finite input of any magnitude neither
+overflows nor warns. ``-inf`` is allowed and means "masked out": such an
+entry gets probability 0, as long as its slice holds one finite entry.
+"""
+
+import numpy as np
+
+from ._checks import as_float_array, check_axis, check_temperature, work_dtype
+
+__all__ = ["softmax", "log_softmax", "logsumexp", "softmax_jacobian"]
+
+
+def _flatten_for_axis(arr, axis, func):
+    """Return ``(arr, axis)`` with ``axis=None`` turned into a 1-D view."""
+    if axis is None:
+        return arr.reshape(-1), 0
+    return arr, check_axis(axis, arr.ndim, func)
+
+
+def _bad_slice_message(arr, m, axis, func):
+    """Explain why some slice of ``arr`` has no finite maximum."""
+    where = np.argwhere(~np.isfinite(np.squeeze(m, axis=axis)))[0]
+    index = tuple(int(i) for i in where)
+    label = f"the slice at index {index} along axis {axis}"
+    if arr.ndim == 1:
+        label = "the input"
+    value = m[(*index[:axis], 0, *index[axis:])]
+    if np.isnan(value):
+        return (
+            f"{func}: expected finite scores or -inf, but {label} contains "
+            f"NaN. Find where the NaN was produced (often 0/0 or inf - inf "
+            f"upstream) and fix it there; np.isnan(x) locates it."
+        )
+    if value > 0:
+        return (
+            f"{func}: expected finite scores or -inf, but {label} contains "
+            f"+inf. Clip or rescale the scores before calling {func}; "
+            f"np.isposinf(x) locates them."
+        )
+    return (
+        f"{func}: {label} has no finite entry (every entry is -inf), so "
+        f"its probabilities are undefined. If -inf marks masked positions, "
+        f"keep at least one position unmasked in every slice, or give fully "
+        f"masked rows all-zero weights yourself."
+    )
+
+
+def _slice_max(arr, axis, func, allow_all_masked=False):
+    """Maximum along ``axis`` (kept), checked for NaN, +inf and all -inf."""
+    m = arr.max(axis=axis, keepdims=True)
+    if not np.isfinite(m).all():
+        bad = np.isnan(m) | (m > 0)
+        if allow_all_masked and not bad.any():
+            return m
+        raise ValueError(_bad_slice_message(arr, m, axis, func))
+    return m
+
+
+def _scaled_shift(arr, m, axis, t):
+    """Return ``(arr - m) / t`` in a fresh array of the working dtype.
+
+    float16 is computed in float32. If ``t`` is not a normal number of the
+    working dtype (too small or too large for it), the division is done in
+    float64 instead, so that no entry becomes NaN.
+    """
+    wd = work_dtype(arr.dtype)
+    info = np.finfo(wd)
+    if not float(info.tiny) <= t <= float(info.max):
+        wd = np.result_type(wd, np.float64)
+    with np.errstate(over="ignore"):
+        # Overflow here only turns a hugely negative difference into -inf,
+        # whose exponential is the correct 0.
+        z = np.subtract(arr, m, dtype=wd)
+        if t != 1.0:
+            z /= wd.type(t)
+    return z
+
+
+def softmax(x, axis=-1, temperature=1.0):
+    """Softmax along one axis, stable for scores of any magnitude.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., n)
+        Scores (logits). Finite values, or ``-inf`` for masked entries. The
+        softmax is taken along ``axis``; ``n`` is its length.
+    axis : int or None, default=-1
+        Axis holding the ``n`` scores of one distribution. ``None`` treats
+        all entries as one distribution.
+    temperature : float, default=1.0
+        Finite and ``>= 0``. Scores are divided by it: large values flatten
+        the distribution towards uniform, small values sharpen it towards
+        the argmax. ``0`` gives the limit: uniform over the tied maxima of
+        each slice, one-hot when the maximum is unique.
+
+    Returns
+    -------
+    p : ndarray of the same shape as x
+        Probabilities; every slice along ``axis`` is non-negative and sums
+        to 1. Floating input keeps its dtype (float16 is computed in
+        float32); integer and boolean input give float64. ``x`` itself is
+        never modified.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds NaN or ``+inf``, if a slice holds only ``-inf``, if
+        ``x`` is not real-valued, or if ``temperature`` is negative or not
+        finite.
+    numpy.exceptions.AxisError
+        If ``axis`` is out of bounds for ``x.ndim``.
+
+    See Also
+    --------
+    log_softmax : the logarithm of the softmax, computed without ``log(0)``.
+    softmax_jacobian : the derivative of the softmax.
+
+    Notes
+    -----
+    The softmax is unchanged by adding a constant to every score of a slice
+    (shift invariance), so the slice maximum ``m`` is subtracted first:
+    every exponent is then ``<= 0``, and the largest term of the sum is
+    exactly 1. Nothing overflows, and the sum never underflows to 0.
+
+    A slice of length 0 gives an empty result of the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lecture_lib import softmax
+    >>> softmax(np.array([1.0, 2.0, 3.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    >>> softmax(np.array([1000.0, 1001.0, 1002.0])).round(4)
+    array([0.09  , 0.2447, 0.6652])
+    >>> softmax(np.array([[1.0, 1.0], [0.0, np.log(3.0)]]))
+    array([[0.5 , 0.5 ],
+           [0.25, 0.75]])
+    >>> softmax(np.array([3.0, 1.0, 3.0]), temperature=0)
+    array([0.5, 0. , 0.5])
+    >>> softmax(np.array([0.0, -np.inf]))
+    array([1., 0.])
+    """
+    func = "softmax"
+    t = check_temperature(temperature, func)
+    arr = as_float_array(x, "x", func)
+    flat, ax = _flatten_for_axis(arr, axis, func)
+    if flat.shape[ax] == 0:
+        return np.zeros(arr.shape, dtype=arr.dtype)
+
+    m = _slice_max(flat, ax, func)
+    if t == 0.0:
+        p = (flat == m).astype(work_dtype(arr.dtype))
+    else:
+        p = _scaled_shift(flat, m, ax, t)
+        np.exp(p, out=p)
+    p /= p.sum(axis=ax, keepdims=True)
+    return p.astype(arr.dtype, copy=False).reshape(arr.shape)
+
+
+def log_softmax(x, axis=-1, temperature=1.0):
+    """Logarithm of the softmax along one axis, without ``log(0)``.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., n)
+        Scores (logits). Finite values, or ``-inf`` for masked entries.
+    axis : int or None, default=-1
+        Axis holding the ``n`` scores of one distribution. ``None`` treats
+        all entries as one distribution.
+    temperature : float, default=1.0
+        Finite and ``>= 0``; see :func:`softmax`. At ``0`` the result is
+        ``-log(k)`` at the ``k`` tied maxima and ``-inf`` elsewhere.
+
+    Returns
+    -------
+    log_p : ndarray of the same shape as x
+        ``log(softmax(x, axis, temperature))``, computed as
+        ``z - logsumexp(z)`` with ``z = x / temperature``, so that very
+        negative log-probabilities stay finite and exact instead of
+        becoming ``log(0) = -inf``. dtype as for :func:`softmax`.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`softmax`.
+    numpy.exceptions.AxisError
+        If ``axis`` is out of bounds for ``x.ndim``.
+
+    See Also
+    --------
+    softmax, logsumexp
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lecture_lib import log_softmax
+    >>> log_softmax(np.array([0.0, np.log(3.0)])).round(4)
+    array([-1.3863, -0.2877])
+    >>> log_softmax(np.array([0.0, 1000.0]))
+    array([-1000.,     0.])
+    """
+    func = "log_softmax"
+    t = check_temperature(temperature, func)
+    arr = as_float_array(x, "x", func)
+    flat, ax = _flatten_for_axis(arr, axis, func)
+    if flat.shape[ax] == 0:
+        return np.zeros(arr.shape, dtype=arr.dtype)
+
+    m = _slice_max(flat, ax, func)
+    if t == 0.0:
+        wd = work_dtype(arr.dtype)
+        is_max = flat == m
+        log_k = np.log(is_max.sum(axis=ax, keepdims=True).astype(wd))
+        out = np.where(is_max, -log_k, wd.type(-np.inf)).astype(wd)
+    else:
+        out = _scaled_shift(flat, m, ax, t)
+        out -= np.log(np.exp(out).sum(axis=ax, keepdims=True))
+    return out.astype(arr.dtype, copy=False).reshape(arr.shape)
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """``log(sum(exp(x)))`` along one axis, without overflow.
+
+    Parameters
+    ----------
+    x : array_like of shape (..., n)
+        Finite values, or ``-inf`` (which contributes nothing to the sum).
+    axis : int or None, default=-1
+        Axis to reduce. ``None`` reduces over all entries.
+    keepdims : bool, default=False
+        Keep the reduced axis with length 1, so that the result broadcasts
+        against ``x``.
+
+    Returns
+    -------
+    lse : ndarray
+        Shape of ``x`` without ``axis`` (or with length 1 there when
+        ``keepdims``). A slice that is empty or holds only ``-inf`` gives
+        ``-inf``, the logarithm of an empty sum, with no warning. dtype as
+        for :func:`softmax`.
+
+    Raises
+    ------
+    ValueError
+        If ``x`` holds NaN or ``+inf``, or is not real-valued.
+    numpy.exceptions.AxisError
+        If ``axis`` is out of bounds for ``x.ndim``.
+
+    Notes
+    -----
+    With ``m`` the slice maximum, ``logsumexp(x) = m + log(sum(exp(x -
+    m)))``; the sum lies in ``[1, n]``, so neither its exponentials nor its
+    logarithm overflow.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lecture_lib import logsumexp
+    >>> float(logsumexp(np.array([1000.0, 1000.0])) - 1000.0).__round__(6)
+    0.693147
+    >>> logsumexp(np.array([[0.0, 0.0], [-np.inf, -np.inf]]))
+    array([0.69314718,       -inf])
+    >>> logsumexp(np.zeros((2, 0)))
+    array([-inf, -inf])
+    """
+    func = "logsumexp"
+    arr = as_float_array(x, "x", func)
+    wd = work_dtype(arr.dtype)
+    if axis is None:
+        out_shape = (1,) * arr.ndim if keepdims else ()
+    else:
+        ax = check_axis(axis, arr.ndim, func)
+        out_shape = list(arr.shape)
+        if keepdims:
+            out_shape[ax] = 1
+        else:
+            del out_shape[ax]
+    flat, ax = _flatten_for_axis(arr, axis, func)
+    if flat.shape[ax] == 0:
+        return np.full(out_shape, -np.inf, dtype=arr.dtype)
+
+    m = _slice_max(flat, ax, func, allow_all_masked=True)
+    m = np.where(np.isfinite(m), m, 0).astype(wd)  # all -inf: sum is 0
+    with np.errstate(divide="ignore", over="ignore"):
+        s = np.exp(np.subtract(flat, m, dtype=wd)).sum(axis=ax, keepdims=True)
+        out = np.log(s) + m
+    return out.astype(arr.dtype, copy=False).reshape(out_shape)
+
+
+def softmax_jacobian(p):
+    """Jacobian of the softmax, from its output ``p``.
+
+    Parameters
+    ----------
+    p : array_like of shape (n,)
+        A probability vector, typically ``softmax(x)`` for scores ``x`` of
+        shape ``(n,)``: non-negative, finite, summing to 1.
+
+    Returns
+    -------
+    J : ndarray of shape (n, n)
+        ``J[i, j] = d softmax(x)_i / d x_j = p_i * (delta_ij - p_j)``, that
+        is ``diag(p) - outer(p, p)``. Symmetric, and every row and column
+        sums to 0 (the softmax does not change when all scores shift by
+        the same amount). dtype as for :func:`softmax`.
+
+    Raises
+    ------
+    ValueError
+        If ``p`` is not 1-D, is empty, holds negative or non-finite
+        values, or does not sum to 1 within ``sqrt(eps)`` of its dtype.
+
+    Notes
+    -----
+    The Jacobian of ``softmax(x / T)`` with respect to ``x`` is
+    ``softmax_jacobian(p) / T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from lecture_lib import softmax_jacobian
+    >>> softmax_jacobian(np.array([0.5, 0.5]))
+    array([[ 0.25, -0.25],
+           [-0.25,  0.25]])
+    """
+    func = "softmax_jacobian"
+    arr = as_float_array(p, "p", func)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(
+            f"{func}: expected p to be a non-empty 1-D probability vector of "
+            f"shape (n,), got shape {arr.shape}. For a batch, call it on "
+            f"each row, e.g. [softmax_jacobian(row) for row in P]."
+        )
+    wd = work_dtype(arr.dtype)
+    q = arr.astype(wd)
+    if not np.isfinite(q).all() or (q < 0).any():
+        raise ValueError(
+            f"{func}: expected p to hold finite probabilities >= 0, got "
+            f"min {q.min()!r} and max {q.max()!r}. Pass softmax(x), not "
+            f"the scores x."
+        )
+    total = q.sum()
+    tol = np.sqrt(np.finfo(arr.dtype).eps)
+    if abs(total - 1) > tol:
+        raise ValueError(
+            f"{func}: expected p to sum to 1 (within {tol:.1e}), got a sum "
+            f"of {float(total):.6g}. Pass softmax(x), not the scores x."
+        )
+    jac = np.diag(q) - np.outer(q, q)
+    return jac.astype(arr.dtype, copy=False)
