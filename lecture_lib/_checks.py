@@ -65,7 +65,10 @@ def check_temperature(temperature, func):
         and isinstance(np.asarray(temperature).item(), numbers.Real)
     )
     if ok:
-        t = float(temperature)
+        try:
+            t = float(temperature)
+        except OverflowError:  # an int beyond the float range
+            t = float("inf")
         if np.isfinite(t) and t >= 0:
             return t
     raise ValueError(

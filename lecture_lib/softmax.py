@@ -26,7 +26,10 @@ def _flatten_for_axis(arr, axis, func):
 
 def _bad_slice_message(arr, m, axis, func):
     """Explain why some slice of ``arr`` has no finite maximum."""
-    where = np.argwhere(~np.isfinite(np.squeeze(m, axis=axis)))[0]
+    ms = np.squeeze(m, axis=axis)
+    # Name a NaN or +inf slice first: logsumexp accepts all -inf slices.
+    bad = np.isnan(ms) | np.isposinf(ms)
+    where = np.argwhere(bad if bad.any() else ~np.isfinite(ms))[0]
     index = tuple(int(i) for i in where)
     label = f"the slice at index {index} along axis {axis}"
     if arr.ndim == 1:
@@ -56,7 +59,7 @@ def _slice_max(arr, axis, func, allow_all_masked=False):
     """Maximum along ``axis`` (kept), checked for NaN, +inf and all -inf."""
     m = arr.max(axis=axis, keepdims=True)
     if not np.isfinite(m).all():
-        bad = np.isnan(m) | (m > 0)
+        bad = np.isnan(m) | np.isposinf(m)
         if allow_all_masked and not bad.any():
             return m
         raise ValueError(_bad_slice_message(arr, m, axis, func))
@@ -77,9 +80,17 @@ def _scaled_shift(arr, m, axis, t):
     with np.errstate(over="ignore"):
         # Overflow here only turns a hugely negative difference into -inf,
         # whose exponential is the correct 0.
-        z = np.subtract(arr, m, dtype=wd)
-        if t != 1.0:
-            z /= wd.type(t)
+        if t > 1.0:
+            # arr - m can overflow where (arr - m) / t does not. Halving
+            # both operands is exact and keeps the difference in range.
+            half = wd.type(0.5)
+            z = np.multiply(arr, half, dtype=wd)
+            z -= np.multiply(m, half, dtype=wd)
+            z /= wd.type(t) * half
+        else:
+            z = np.subtract(arr, m, dtype=wd)
+            if t != 1.0:
+                z /= wd.type(t)
     return z
 
 
@@ -222,7 +233,10 @@ def log_softmax(x, axis=-1, temperature=1.0):
     else:
         out = _scaled_shift(flat, m, ax, t)
         out -= np.log(np.exp(out).sum(axis=ax, keepdims=True))
-    return out.astype(arr.dtype, copy=False).reshape(arr.shape)
+    with np.errstate(over="ignore"):
+        # A log-probability below the dtype's range correctly becomes -inf.
+        out = out.astype(arr.dtype, copy=False)
+    return out.reshape(arr.shape)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -353,5 +367,7 @@ def softmax_jacobian(p):
             f"{func}: expected p to sum to 1 (within {tol:.1e}), got a sum "
             f"of {float(total):.6g}. Pass softmax(x), not the scores x."
         )
-    jac = np.diag(q) - np.outer(q, q)
+    jac = -np.outer(q, q)
+    # p_i * (1 - p_i) keeps its accuracy where p_i - p_i**2 cancels.
+    np.fill_diagonal(jac, q * (1 - q))
     return jac.astype(arr.dtype, copy=False)

@@ -1,0 +1,232 @@
+"""The ``course`` command line: release, autograde, feedback, export, demo.
+
+Run ``course --help`` for the commands and ``course <command> --help`` for
+each command's options.
+"""
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+from .course import Course, CourseError, find_course_root
+
+log = logging.getLogger("course")
+
+
+def _course(args, **overrides):
+    root = Path(args.course_dir) if args.course_dir else find_course_root()
+    return Course(root, cell_timeout=args.cell_timeout, **overrides)
+
+
+def cmd_release(args):
+    from .grading import release
+
+    course = _course(args)
+    for path in release(course, args.assignments or None):
+        print(path.relative_to(course.root))
+    return 0
+
+
+def cmd_autograde(args):
+    from .grading import autograde, collect_submissions, format_table
+
+    course = _course(args)
+    if args.submissions:
+        collect_submissions(course, args.submissions, args.assignment)
+    results = autograde(
+        course, args.assignment, args.students or None, progress=not args.quiet
+    )
+    print(format_table(results))
+    return 0
+
+
+def cmd_feedback(args):
+    from .grading import generate_feedback
+
+    course = _course(args)
+    for path in generate_feedback(
+        course, args.assignment, args.students or None, progress=not args.quiet
+    ):
+        print(path.relative_to(course.root))
+    return 0
+
+
+def cmd_export(args):
+    from .grading import export_grades, format_table
+
+    course = _course(args)
+    path, results = export_grades(course, args.output)
+    print(format_table(results))
+    print(f"\ngrades written to {path}")
+    return 0
+
+
+def cmd_execute(args):
+    from .notebooks import execute_in_place
+
+    course = _course(args)
+    paths = [Path(p) for p in args.notebooks]
+    if not paths:
+        paths = sorted((course.root / "notebooks").glob("[0-9]*.ipynb"))
+        paths += sorted(course.source_dir.glob("*/*.ipynb"))
+    for path in paths:
+        if not path.is_file():
+            raise CourseError(f"no notebook at {path}")
+        execute_in_place(path)
+        print(path)
+    return 0
+
+
+def cmd_demo(args):
+    from .demo import run_demo
+
+    root = Path(args.course_dir) if args.course_dir else find_course_root()
+    return run_demo(
+        root, cell_timeout=args.cell_timeout, progress=not args.quiet
+    )
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="course",
+        description="Release exercises, autograde a class and return "
+        "feedback for the softmax and attention course.",
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--course-dir",
+        metavar="DIR",
+        help="course folder (holds nbgrader_config.py); default: the "
+        "nearest one at or above the current folder",
+    )
+    common.add_argument(
+        "--cell-timeout",
+        type=int,
+        metavar="SECONDS",
+        help="seconds each cell of a student notebook may run (default: "
+        "the course config's)",
+    )
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bars, warnings only",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND"
+    )
+
+    p = sub.add_parser(
+        "release",
+        parents=[common],
+        help="write the student versions of assignments",
+        description="Write the student version of each assignment (no "
+        "solutions, no hidden tests) to notebooks/exercises/ and record "
+        "it in the gradebook.",
+    )
+    p.add_argument(
+        "assignments",
+        nargs="*",
+        metavar="ASSIGNMENT",
+        help="assignments to release (default: all in solutions/)",
+    )
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "autograde",
+        parents=[common],
+        help="grade the submissions of an assignment",
+        description="Run every submitted notebook of ASSIGNMENT in a "
+        "fresh kernel, restore the test cells, run the hidden tests and "
+        "record the scores in the gradebook. Submissions live in "
+        "grading/submitted/<student>/<assignment>/.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument(
+        "--submissions",
+        metavar="DIR",
+        help="first copy DIR/<student>/<assignment>/ into grading/submitted/",
+    )
+    p.add_argument(
+        "--students",
+        nargs="+",
+        metavar="STUDENT",
+        help="grade only these students",
+    )
+    p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser(
+        "feedback",
+        parents=[common],
+        help="write HTML feedback for graded students",
+        description="Write one HTML file per autograded student to "
+        "grading/feedback/<student>/<assignment>/, with points per test "
+        "and the messages of failed tests; hidden tests are removed.",
+    )
+    p.add_argument("assignment", metavar="ASSIGNMENT")
+    p.add_argument("--students", nargs="+", metavar="STUDENT")
+    p.set_defaults(func=cmd_feedback)
+
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="write all grades to a CSV file",
+        description="Write one row per student and assignment (status, "
+        "score, max score, flags) to grading/grades.csv or --output.",
+    )
+    p.add_argument("--output", metavar="FILE")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "execute",
+        parents=[common],
+        help="re-run lectures and exercise sources, saving their outputs",
+        description="Run notebooks top to bottom in a fresh kernel and "
+        "save them with their outputs and without timing metadata, as the "
+        "tests expect. Default: every lecture in notebooks/ and every "
+        "source notebook in solutions/. A notebook with an error is not "
+        "saved.",
+    )
+    p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
+    p.set_defaults(func=cmd_execute)
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="grade the bundled sample class from scratch",
+        description="Release every assignment, autograde the sample class "
+        "in sample_class/, write feedback and grades under grading/demo/ "
+        "and print the table. Your own grading/ files are not touched.",
+    )
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(name)s: %(message)s",
+    )
+    # nbgrader logs a great deal through the "traitlets" logger; its log of
+    # each step is kept in a file per student instead (see grading.py), so
+    # the console shows one line per student.
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(lambda record: record.name.startswith("course"))
+    # nbgrader 0.9 under SQLAlchemy 2 warns on every new submission that an
+    # object "not in session" is skipped during autoflush; the records are
+    # written all the same (the tests check the scores). nbformat warns
+    # about the ids of cells that nbgrader restores. Neither is actionable.
+    warnings.filterwarnings("ignore", message=".*not in session")
+    warnings.filterwarnings("ignore", message="Cell is missing an id")
+    try:
+        return args.func(args)
+    except CourseError as err:
+        print(f"course {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Where a course lives on disk, and nbgrader objects configured for it."""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from traitlets.config import Config, PyFileConfigLoader
+
+CONFIG_FILE = "nbgrader_config.py"
+
+__all__ = ["CONFIG_FILE", "Course", "CourseError", "find_course_root"]
+
+
+class CourseError(Exception):
+    """A problem the instructor can fix: the message says how."""
+
+
+def find_course_root(start=None):
+    """Return the nearest folder at or above ``start`` holding the config.
+
+    Raises
+    ------
+    CourseError
+        If no folder up to the file system root has ``nbgrader_config.py``.
+    """
+    start = Path(start or Path.cwd()).resolve()
+    for folder in (start, *start.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+    raise CourseError(
+        f"no {CONFIG_FILE} found in {start} or any folder above it; run "
+        f"the command inside the course folder or pass --course-dir."
+    )
+
+
+def use_environment_tools():
+    """Put this interpreter's scripts folder first on PATH.
+
+    nbgrader runs ``alembic`` from PATH when it creates a gradebook, and
+    kernels are started by name; both must come from the environment the
+    course is installed in, even when it is not activated.
+    """
+    scripts = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if path.split(os.pathsep)[0] != scripts:
+        os.environ["PATH"] = os.pathsep.join([scripts, path])
+
+
+@dataclass
+class Course:
+    """A course folder and the place where one grading run keeps its files.
+
+    Parameters
+    ----------
+    root : Path
+        The folder holding ``nbgrader_config.py``.
+    workspace : Path or None
+        Folder for submissions, autograded notebooks, feedback, the
+        gradebook and the grades CSV. ``None`` keeps the folders named in
+        the config file (``grading/``).
+    release : Path or None
+        Folder the student versions are written to. ``None`` keeps the
+        config's (``notebooks/exercises``).
+    cell_timeout : int or None
+        Seconds a cell of a student notebook may run. ``None`` keeps the
+        config's.
+    """
+
+    root: Path
+    workspace: Path | None = None
+    release: Path | None = None
+    cell_timeout: int | None = None
+
+    def __post_init__(self):
+        self.root = Path(self.root).resolve()
+        if not (self.root / CONFIG_FILE).is_file():
+            raise CourseError(
+                f"{self.root} is not a course folder: it has no {CONFIG_FILE}."
+            )
+
+    # -- configuration ---------------------------------------------------
+
+    def config(self):
+        """The course's nbgrader config with this run's overrides applied."""
+        loader = PyFileConfigLoader(CONFIG_FILE, path=str(self.root))
+        cfg = loader.load_config()
+        cd = cfg.CourseDirectory
+        if self.workspace is not None:
+            ws = Path(self.workspace).resolve()
+            cd.submitted_directory = str(ws / "submitted")
+            cd.autograded_directory = str(ws / "autograded")
+            cd.feedback_directory = str(ws / "feedback")
+            cd.db_url = f"sqlite:///{ws / 'gradebook.db'}"
+        if self.release is not None:
+            cd.release_directory = str(Path(self.release).resolve())
+        if self.cell_timeout is not None:
+            cfg.Execute.timeout = int(self.cell_timeout)
+        return cfg
+
+    def _dir(self, trait):
+        value = getattr(self.config().CourseDirectory, trait)
+        return (self.root / value).resolve()
+
+    @property
+    def source_dir(self):
+        return self._dir("source_directory")
+
+    @property
+    def release_dir(self):
+        return self._dir("release_directory")
+
+    @property
+    def submitted_dir(self):
+        return self._dir("submitted_directory")
+
+    @property
+    def autograded_dir(self):
+        return self._dir("autograded_directory")
+
+    @property
+    def feedback_dir(self):
+        return self._dir("feedback_directory")
+
+    @property
+    def db_path(self):
+        url = self.config().CourseDirectory.db_url
+        prefix = "sqlite:///"
+        if not url.startswith(prefix):
+            raise CourseError(
+                f"only sqlite gradebooks are supported, got db_url={url!r}; "
+                f"set c.CourseDirectory.db_url to 'sqlite:///<path>'."
+            )
+        return Path(url[len(prefix) :])
+
+    @property
+    def grading_dir(self):
+        """The folder that holds the gradebook (and the grades CSV)."""
+        return self.db_path.parent
+
+    def assignments(self):
+        """Names of the assignments in the source folder, sorted."""
+        if not self.source_dir.is_dir():
+            return []
+        return sorted(
+            p.name
+            for p in self.source_dir.iterdir()
+            if p.is_dir() and any(p.glob("*.ipynb"))
+        )
+
+    def check_assignment(self, assignment):
+        """Raise ``CourseError`` unless ``assignment`` has a source folder."""
+        known = self.assignments()
+        if assignment not in known:
+            raise CourseError(
+                f"unknown assignment {assignment!r}: expected one of "
+                f"{known} (folders of {self.source_dir} with a notebook)."
+            )
+
+    # -- nbgrader --------------------------------------------------------
+
+    def api(self):
+        """An ``NbGraderAPI`` for this course, with its folders created."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+
+        use_environment_tools()
+        # The gradebook's folder must exist before nbgrader first opens it.
+        self.grading_dir.mkdir(parents=True, exist_ok=True)
+        cfg = self.config()
+        coursedir = CourseDirectory(config=cfg)
+        return NbGraderAPI(coursedir=coursedir, config=Config(cfg))

@@ -1,0 +1,47 @@
+"""Helpers shared by the tests of the course tooling."""
+
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MARKERS = [
+    ("BEGIN SOLUTION", "END SOLUTION"),
+    ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS"),
+]
+
+
+def split_secret(source, markers=MARKERS):
+    """Split cell source into (public lines, secret lines).
+
+    Secret lines are those between any pair of ``markers``.
+    """
+    public, secret, inside = [], [], None
+    for line in source.splitlines():
+        stripped = line.strip()
+        opened = [end for begin, end in markers if begin in line]
+        if inside is None and opened:
+            inside = opened[0]
+        elif inside is not None and inside in line:
+            inside = None
+        elif inside is not None:
+            secret.append(stripped)
+        else:
+            public.append(stripped)
+    return public, secret
+
+
+def secret_lines(assignment, markers=MARKERS, min_length=20):
+    """Lines between ``markers`` (solutions and hidden tests by default)
+    that appear nowhere else in the source notebooks: if one of them shows
+    up in a release or a feedback file, a secret leaked."""
+    public, secret = set(), []
+    for path in sorted((ROOT / "solutions" / assignment).glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            pub, sec = split_secret(cell.source, markers)
+            public.update(pub)
+            secret += sec
+    return sorted(
+        {s for s in secret if len(s) >= min_length and s not in public}
+    )
