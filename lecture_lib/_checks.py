@@ -12,6 +12,7 @@ from numpy.exceptions import AxisError
 
 __all__ = [
     "as_float_array",
+    "as_generator",
     "check_axis",
     "check_temperature",
     "work_dtype",
@@ -75,4 +76,31 @@ def check_temperature(temperature, func):
         f"{func}: expected temperature to be a finite real number >= 0 "
         f"(0 means the argmax limit), got {temperature!r}. Pass, for "
         f"example, temperature=1.0."
+    )
+
+
+def as_generator(rng, func):
+    """Return a ``np.random.Generator`` for ``rng``.
+
+    ``rng`` may be a Generator (used as it is, so draws continue its
+    stream), an int seed (a fresh generator, reproducible), or None (fresh
+    entropy from the operating system). Every random function of the
+    library goes through here.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (
+        isinstance(rng, numbers.Integral) and not isinstance(rng, bool)
+    ):
+        if rng is not None and rng < 0:
+            raise ValueError(
+                f"{func}: expected rng to be a non-negative int seed, got "
+                f"{rng}. Pass e.g. rng=0, or a np.random.Generator."
+            )
+        return np.random.default_rng(rng)
+    raise ValueError(
+        f"{func}: expected rng to be a np.random.Generator, an int seed or "
+        f"None, got {type(rng).__name__}. Pass e.g. "
+        f"rng=np.random.default_rng(0); the legacy np.random.RandomState is "
+        f"not accepted."
     )
