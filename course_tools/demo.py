@@ -40,6 +40,11 @@ def mismatches(results, expected):
     for r in results:
         want = expected.get(r.assignment, {}).get(r.student)
         if want is None:
+            if r.status != "missing":
+                problems.append(
+                    f"{r.assignment} {r.student}: got {r.status}, expected "
+                    f"missing (no sample submission)"
+                )
             continue
         if r.score != want["score"] or sorted(r.flags) != want["flags"]:
             problems.append(
@@ -78,7 +83,12 @@ def run_demo(root, cell_timeout=None, progress=True):
     csv_path, results = export_grades(course, failed=failed)
 
     print()
-    print(format_table(results))
+    kinds = {
+        (a, s): e.get("kind", "")
+        for a, students in expected.items()
+        for s, e in students.items()
+    }
+    print(format_table(results, notes=kinds))
     print()
     print(
         f"feedback: {course.feedback_dir.relative_to(root)}/"

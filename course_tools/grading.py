@@ -394,18 +394,29 @@ def export_grades(course, path=None, failed=()):
     return path, results
 
 
-def format_table(results):
-    """A plain-text table: assignment, student, score, max, flags."""
-    header = ("assignment", "student", "score", "max", "flags")
+def format_table(results, notes=None):
+    """A plain-text table: assignment, student, score, max, flags.
+
+    ``notes`` maps ``(assignment, student)`` to a text shown in a last
+    column (the demo uses it to say what each sample submission is).
+    """
+    header = ["assignment", "student", "score", "max", "flags"]
+    if notes:
+        header.append("submission")
     rows = [header]
     for r in results:
         score = "-" if r.score is None else f"{r.score:g}"
-        flags = ", ".join(r.flags)
-        if r.status != "graded":
-            flags = ", ".join([r.status, *r.flags])
-        rows.append(
-            (r.assignment, r.student, score, f"{r.max_score:g}", flags)
-        )
+        flags = [r.status] if r.status != "graded" else []
+        row = [
+            r.assignment,
+            r.student,
+            score,
+            f"{r.max_score:g}",
+            ", ".join(flags + r.flags),
+        ]
+        if notes:
+            row.append(notes.get((r.assignment, r.student), ""))
+        rows.append(row)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = []
     for i, row in enumerate(rows):

@@ -19,6 +19,7 @@ import argparse
 import json
 import shutil
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -26,6 +27,24 @@ import nbformat
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 RELEASE = ROOT / "notebooks" / "exercises"
+
+
+@dataclass
+class Submission:
+    """One sample student's work on one assignment.
+
+    ``answers`` maps the grade_id of an answer cell to the code the student
+    wrote there (cells not named keep the released stub); ``deleted`` names
+    test cells the student removed. ``score`` and ``flags`` are what the
+    grader must report.
+    """
+
+    kind: str
+    answers: dict
+    score: float
+    flags: list = field(default_factory=list)
+    deleted: list = field(default_factory=list)
+
 
 # -- softmax ---------------------------------------------------------------
 
@@ -98,59 +117,191 @@ def stable_softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 """
 
-# student -> (answers by grade_id, test cells the student deleted,
-#             expected score, expected flags)
+SOFTMAX_FULL_ANSWERS = {
+    "stable_softmax": SOFTMAX_FULL,
+    "stable_log_softmax": LOG_SOFTMAX_FULL,
+}
+
 SOFTMAX_CLASS = {
-    "alice_full": (
-        {
-            "stable_softmax": SOFTMAX_FULL,
-            "stable_log_softmax": LOG_SOFTMAX_FULL,
-        },
-        [],
-        6,
-        [],
-    ),
-    "bob_blank": ({}, [], 0, ["blank"]),
-    "carol_naive": (
+    "alice": Submission("full answer", SOFTMAX_FULL_ANSWERS, 6),
+    "bob": Submission("blank notebook", {}, 0, ["blank"]),
+    "carol": Submission(
+        "textbook formula, overflows",
         {
             "stable_softmax": SOFTMAX_NAIVE,
             "stable_log_softmax": LOG_SOFTMAX_NAIVE,
         },
-        [],
         3,
-        [],
     ),
-    "dan_raises": (
+    "dan": Submission(
+        "code that raises",
         {
             "stable_softmax": SOFTMAX_RAISES,
             "stable_log_softmax": LOG_SOFTMAX_RAISES,
         },
-        [],
         0,
         ["error"],
     ),
-    "erin_loops": ({"stable_softmax": SOFTMAX_LOOPS}, [], 0, ["timeout"]),
-    "frank_warns": (
+    "erin": Submission(
+        "loop that never ends",
+        {"stable_softmax": SOFTMAX_LOOPS},
+        0,
+        ["timeout"],
+    ),
+    "frank": Submission(
+        "full answer that prints a DeprecationWarning",
         {
             "stable_softmax": SOFTMAX_WARNS,
             "stable_log_softmax": LOG_SOFTMAX_FULL,
         },
-        [],
         6,
-        [],
     ),
-    "grace_deletes_a_test": (
-        {
-            "stable_softmax": SOFTMAX_FULL,
-            "stable_log_softmax": LOG_SOFTMAX_FULL,
-        },
-        ["test_softmax_stable"],
+    "grace": Submission(
+        "full answer, one test cell deleted",
+        SOFTMAX_FULL_ANSWERS,
         6,
         ["restored"],
+        deleted=["test_softmax_stable"],
     ),
 }
 
-CLASSES = {"softmax": SOFTMAX_CLASS}
+
+# -- selection -------------------------------------------------------------
+
+SAMPLER_FULL = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    p = np.exp(z - z.max())
+    p = p / p.sum()
+    u = rng.random(n_samples)
+    return np.minimum(np.searchsorted(np.cumsum(p), u, side="right"),
+                      len(p) - 1)
+"""
+
+SAMPLER_GUMBEL = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    u = rng.random((n_samples, len(z)))
+    gumbel = -np.log(-np.log(u))
+    return np.argmax(z + gumbel, axis=1)
+"""
+
+SAMPLER_IGNORES_TEMPERATURE = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float)  # forgot to divide by temperature
+    u = rng.random((n_samples, len(z)))
+    return np.argmax(z - np.log(-np.log(u)), axis=1)
+"""
+
+SAMPLER_GUMBEL_WRONG_SIGN = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    u = rng.random((n_samples, len(z)))
+    gumbel = -np.log(-np.log(u))
+    return np.argmax(z - gumbel, axis=1)  # the noise must be added
+"""
+
+SAMPLER_GUMBEL_ON_P = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    p = np.exp(z - z.max())
+    p = p / p.sum()
+    u = rng.random((n_samples, len(z)))
+    return np.argmax(p - np.log(-np.log(u)), axis=1)  # noise on p, not log p
+"""
+
+SAMPLER_OFF_BY_ONE = """
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    z = np.asarray(logits, dtype=float) / temperature
+    p = np.exp(z - z.max())
+    p = p / p.sum()
+    cdf = np.cumsum(p)
+    u = rng.random(n_samples)
+    # counts the labels whose cumulative probability is below u, plus one
+    return np.minimum((u[:, None] > cdf[None, :]).sum(axis=1) + 1,
+                      len(p) - 1)
+"""
+
+SELECT_FULL = """
+def soft_select(U, q, temperature=1.0):
+    scores = q @ U.T / temperature
+    scores = scores - np.max(scores, axis=-1, keepdims=True)
+    w = np.exp(scores)
+    w = w / np.sum(w, axis=-1, keepdims=True)
+    return w, w @ U
+"""
+
+SELECT_UNSTABLE = """
+def soft_select(U, q, temperature=1.0):
+    w = np.exp(q @ U.T / temperature)
+    w = w / np.sum(w, axis=-1, keepdims=True)
+    return w, w @ U
+"""
+
+SELECT_ONE_QUERY_ONLY = """
+def soft_select(U, q, temperature=1.0):
+    scores = U @ q / temperature
+    w = np.exp(scores - scores.max())
+    w = w / w.sum()
+    return w, w @ U
+"""
+
+
+def _selection(sampler, select):
+    return {"sample_from_logits": sampler, "soft_select": select}
+
+
+SELECTION_CLASS = {
+    "alice": Submission(
+        "full answer", _selection(SAMPLER_FULL, SELECT_FULL), 6
+    ),
+    "bob": Submission("blank notebook", {}, 0, ["blank"]),
+    "carol": Submission(
+        "sampler ignores the temperature",
+        _selection(SAMPLER_IGNORES_TEMPERATURE, SELECT_FULL),
+        5,
+    ),
+    "dan": Submission(
+        "Gumbel noise subtracted instead of added",
+        _selection(SAMPLER_GUMBEL_WRONG_SIGN, SELECT_FULL),
+        4,
+    ),
+    "erin": Submission(
+        "Gumbel noise added to p instead of log p",
+        _selection(SAMPLER_GUMBEL_ON_P, SELECT_FULL),
+        3,
+    ),
+    "frank": Submission(
+        "off-by-one cumulative sum",
+        _selection(SAMPLER_OFF_BY_ONE, SELECT_FULL),
+        3,
+    ),
+    "grace": Submission(
+        "Gumbel-max sampler, soft selection that overflows",
+        _selection(SAMPLER_GUMBEL, SELECT_UNSTABLE),
+        5,
+    ),
+    "heidi": Submission(
+        "soft selection for a single query only",
+        _selection(SAMPLER_FULL, SELECT_ONE_QUERY_ONLY),
+        4,
+        ["error"],
+    ),
+}
+
+CLASSES = {"softmax": SOFTMAX_CLASS, "selection": SELECTION_CLASS}
 
 
 def make_submission(released, answers, deleted):
@@ -193,12 +344,16 @@ def main(argv=None):
             )
         released = notebooks[0]
         expected[assignment] = {}
-        for student, (answers, deleted, score, flags) in students.items():
-            nb = make_submission(released, answers, deleted)
+        for student, sub in students.items():
+            nb = make_submission(released, sub.answers, sub.deleted)
             dest = out / student / assignment / released.name
             dest.parent.mkdir(parents=True)
             nbformat.write(nb, dest)
-            expected[assignment][student] = {"score": score, "flags": flags}
+            expected[assignment][student] = {
+                "kind": sub.kind,
+                "score": sub.score,
+                "flags": sub.flags,
+            }
     (out_dir / "expected.json").write_text(
         json.dumps(expected, indent=2, sort_keys=True) + "\n"
     )
