@@ -8,6 +8,11 @@ from pathlib import Path
 from traitlets.config import Config, PyFileConfigLoader
 
 CONFIG_FILE = "nbgrader_config.py"
+BLAS_THREAD_VARIABLES = (
+    "OPENBLAS_NUM_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+)
 
 __all__ = ["CONFIG_FILE", "Course", "CourseError", "find_course_root"]
 
@@ -35,16 +40,23 @@ def find_course_root(start=None):
 
 
 def use_environment_tools():
-    """Put this interpreter's scripts folder first on PATH.
+    """Prepare the environment that nbgrader and its kernels inherit.
 
-    nbgrader runs ``alembic`` from PATH when it creates a gradebook, and
-    kernels are started by name; both must come from the environment the
-    course is installed in, even when it is not activated.
+    This interpreter's scripts folder goes first on PATH: nbgrader runs
+    ``alembic`` from PATH when it creates a gradebook, and kernels are
+    started by name; both must come from the environment the course is
+    installed in, even when it is not activated.
     """
     scripts = str(Path(sys.executable).parent)
     path = os.environ.get("PATH", "")
     if path.split(os.pathsep)[0] != scripts:
         os.environ["PATH"] = os.pathsep.join([scripts, path])
+    # Kernels inherit this environment. One BLAS thread per kernel: the
+    # exercises are small, and several busy threads per kernel on a loaded
+    # machine made a 0.2 s training cell take 4 s here, which is the
+    # difference between passing and hitting the time limit.
+    for var in BLAS_THREAD_VARIABLES:
+        os.environ.setdefault(var, "1")
 
 
 @dataclass

@@ -301,7 +301,146 @@ SELECTION_CLASS = {
     ),
 }
 
-CLASSES = {"softmax": SOFTMAX_CLASS, "selection": SELECTION_CLASS}
+# -- mlp_head --------------------------------------------------------------
+
+CE_FULL = """
+def cross_entropy(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    log_p = z - np.log(np.sum(np.exp(z), axis=1, keepdims=True))
+    return float(-np.mean(log_p[np.arange(len(labels)), labels]))
+"""
+
+CE_CLIPPED = """
+def cross_entropy(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    p = np.exp(z) / np.sum(np.exp(z), axis=1, keepdims=True)
+    # clipping avoids log(0) but caps the loss at -log(1e-12) = 27.6
+    p_true = np.clip(p[np.arange(len(labels)), labels], 1e-12, 1.0)
+    return float(-np.mean(np.log(p_true)))
+"""
+
+GRAD_FULL = """
+def cross_entropy_grad(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    p = np.exp(z)
+    p = p / np.sum(p, axis=1, keepdims=True)
+    p[np.arange(len(labels)), labels] -= 1.0
+    return p / len(labels)
+"""
+
+GRAD_NO_MEAN = """
+def cross_entropy_grad(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    p = np.exp(z)
+    p = p / np.sum(p, axis=1, keepdims=True)
+    p[np.arange(len(labels)), labels] -= 1.0
+    return p  # the gradient of the sum, not of the mean
+"""
+
+GRAD_WRONG_SIGN = """
+def cross_entropy_grad(logits, labels):
+    z = logits - np.max(logits, axis=1, keepdims=True)
+    p = np.exp(z)
+    p = p / np.sum(p, axis=1, keepdims=True)
+    onehot = np.eye(logits.shape[1])[labels]
+    return (onehot - p) / len(labels)
+"""
+
+TRAIN_FULL = """
+def train_softmax_head(Q, y, n_labels, steps=300, lr=1.0):
+    U = np.zeros((n_labels, Q.shape[1]))
+    b = np.zeros(n_labels)
+    for _ in range(steps):
+        G = cross_entropy_grad(Q @ U.T + b, y)
+        U = U - lr * G.T @ Q
+        b = b - lr * G.sum(axis=0)
+    return U, b
+"""
+
+TRAIN_NO_BIAS = """
+def train_softmax_head(Q, y, n_labels, steps=300, lr=1.0):
+    U = np.zeros((n_labels, Q.shape[1]))
+    b = np.zeros(n_labels)  # never updated
+    for _ in range(steps):
+        G = cross_entropy_grad(Q @ U.T + b, y)
+        U = U - lr * G.T @ Q
+    return U, b
+"""
+
+TRAIN_ASCENDS = """
+def train_softmax_head(Q, y, n_labels, steps=300, lr=1.0):
+    U = np.zeros((n_labels, Q.shape[1]))
+    b = np.zeros(n_labels)
+    for _ in range(steps):
+        G = cross_entropy_grad(Q @ U.T + b, y)
+        U = U + lr * G.T @ Q  # steps up the loss
+        b = b + lr * G.sum(axis=0)
+    return U, b
+"""
+
+TRAIN_SHAPE_ERROR = """
+def train_softmax_head(Q, y, n_labels, steps=300, lr=1.0):
+    U = np.zeros((n_labels, Q.shape[1]))
+    b = np.zeros(n_labels)
+    for _ in range(steps):
+        G = cross_entropy_grad(Q @ U.T + b, y)
+        U = U - lr * Q.T @ G  # (d, n) cannot update an (n, d) array
+        b = b - lr * G.sum(axis=0)
+    return U, b
+"""
+
+
+def _head(ce, grad, train):
+    return {
+        "cross_entropy": ce,
+        "cross_entropy_grad": grad,
+        "train_softmax_head": train,
+    }
+
+
+MLP_HEAD_CLASS = {
+    "alice": Submission(
+        "full answer", _head(CE_FULL, GRAD_FULL, TRAIN_FULL), 6
+    ),
+    "bob": Submission("blank notebook", {}, 0, ["blank"]),
+    "carol": Submission(
+        "log of a clipped probability",
+        _head(CE_CLIPPED, GRAD_FULL, TRAIN_FULL),
+        5,
+    ),
+    "dan": Submission(
+        "gradient of the sum instead of the mean",
+        _head(CE_FULL, GRAD_NO_MEAN, TRAIN_FULL),
+        3,
+    ),
+    "erin": Submission(
+        "gradient with the wrong sign",
+        _head(CE_FULL, GRAD_WRONG_SIGN, TRAIN_FULL),
+        2,
+    ),
+    "frank": Submission(
+        "training steps up the loss",
+        _head(CE_FULL, GRAD_FULL, TRAIN_ASCENDS),
+        4,
+    ),
+    "grace": Submission(
+        "bias never trained",
+        _head(CE_FULL, GRAD_FULL, TRAIN_NO_BIAS),
+        5,
+    ),
+    "heidi": Submission(
+        "shape error in the update",
+        _head(CE_FULL, GRAD_FULL, TRAIN_SHAPE_ERROR),
+        4,
+        ["error"],
+    ),
+}
+
+CLASSES = {
+    "softmax": SOFTMAX_CLASS,
+    "selection": SELECTION_CLASS,
+    "mlp_head": MLP_HEAD_CLASS,
+}
 
 
 def make_submission(released, answers, deleted):
