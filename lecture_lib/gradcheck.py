@@ -10,6 +10,7 @@ an independent check of any gradient. Always check in float64: in float32
 the rounding error of ``f`` divided by ``2h`` swamps the comparison.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +28,9 @@ def numerical_gradient(f, x, h=1e-6):
         1). It may read ``x`` but must not keep references to it.
     x : ndarray of floating dtype, any shape
         Point at which to differentiate. It is perturbed in place one entry
-        at a time and restored exactly before the function returns.
+        at a time (views and non-contiguous arrays included, so ``f`` sees
+        the change through any array it shares memory with) and restored
+        exactly before the function returns, also when ``f`` raises.
     h : float, default=1e-6
         Step. The truncation error shrinks like ``h**2``, the rounding error
         grows like ``eps / h``; ``1e-6`` balances them in float64 for
@@ -36,14 +39,24 @@ def numerical_gradient(f, x, h=1e-6):
     Returns
     -------
     grad : ndarray of the same shape and dtype as x
-        ``grad[i] = (f(x + h e_i) - f(x - h e_i)) / (2 h)``.
+        ``grad[i] = (f(x + h e_i) - f(x - h e_i)) / s``, where ``x + h e_i``
+        and ``x - h e_i`` are rounded to the dtype of ``x`` and ``s`` is
+        the distance between the two rounded points (``2 h`` up to
+        rounding).
 
     Raises
     ------
     ValueError
-        If ``x`` is not a floating ndarray, if ``h`` is not a positive
-        finite number, or if ``f`` returns something that is not a finite
-        real scalar.
+        If ``x`` is not a writeable floating ndarray, if ``h`` is not a
+        positive finite number, if ``h`` is too small to move an entry of
+        ``x`` in its dtype, or if ``f`` returns something that is not a
+        finite real scalar.
+
+    Notes
+    -----
+    Dividing by the step actually taken, not by ``2 h``, matters in low
+    precision: in float32, ``1 + 1e-6`` rounds to ``1 + 9.5e-7``, and
+    dividing by ``2e-6`` would make every derivative about 5 % too small.
 
     Examples
     --------
@@ -61,27 +74,39 @@ def numerical_gradient(f, x, h=1e-6):
             + (f" of dtype {x.dtype}" if isinstance(x, np.ndarray) else "")
             + ". Pass e.g. np.asarray(x, dtype=np.float64)."
         )
-    if not (np.isfinite(h) and h > 0):
+    if not x.flags.writeable:
+        raise ValueError(
+            f"{func}: expected a writeable x (it is perturbed in place), got "
+            f"a read-only array of shape {x.shape}. Pass a copy, x.copy(), "
+            f"and let f read that copy."
+        )
+    real = isinstance(h, numbers.Real) and not isinstance(h, bool)
+    if not (real and np.isfinite(h) and h > 0):
         raise ValueError(
             f"{func}: expected a positive finite step h, got {h!r}; the "
             f"default 1e-6 suits float64."
         )
     grad = np.zeros_like(x)
-    flat_x = x.reshape(-1)  # a view: perturbing it perturbs x
-    if not np.shares_memory(flat_x, x):
-        raise ValueError(
-            f"{func}: x must be contiguous so it can be perturbed in place; "
-            f"pass np.ascontiguousarray(x)."
-        )
-    flat_g = grad.reshape(-1)
-    for i in range(flat_x.size):
-        old = flat_x[i]
-        flat_x[i] = old + h
-        f_plus = _scalar(f(x), func)
-        flat_x[i] = old - h
-        f_minus = _scalar(f(x), func)
-        flat_x[i] = old
-        flat_g[i] = (f_plus - f_minus) / (2 * h)
+    for index in np.ndindex(x.shape):
+        old = x[index]
+        try:
+            x[index] = old + h
+            up = x[index]
+            f_plus = _scalar(f(x), func)
+            x[index] = old - h
+            down = x[index]
+            f_minus = _scalar(f(x), func)
+        finally:
+            x[index] = old
+        # The step actually taken, after rounding to the dtype of x.
+        step = float(up) - float(down)
+        if step == 0.0:
+            raise ValueError(
+                f"{func}: the step h={h!r} does not move x{list(index)} = "
+                f"{float(old)!r} in {x.dtype}: x + h rounds to x. Use a "
+                f"larger h, or check in float64 (x.astype(np.float64))."
+            )
+        grad[index] = (f_plus - f_minus) / step
     return grad
 
 
@@ -162,7 +187,14 @@ def gradcheck(f, params, grads, h=1e-6, rtol=1e-5, atol=1e-8):
     Raises
     ------
     ValueError
-        If the keys or shapes of ``params`` and ``grads`` differ.
+        If ``params`` is empty, if a parameter is not a writeable floating
+        ndarray, or if the keys or shapes of ``params`` and ``grads``
+        differ.
+
+    Notes
+    -----
+    An analytic gradient holding NaN or infinity counts as wrong: its
+    relative error is ``inf``, so the report fails and points at it.
 
     Examples
     --------
@@ -175,11 +207,31 @@ def gradcheck(f, params, grads, h=1e-6, rtol=1e-5, atol=1e-8):
     True
     """
     func = "gradcheck"
+    if not params:
+        raise ValueError(
+            f"{func}: expected at least one parameter in params, got an "
+            f"empty dict, so nothing would be checked. Pass e.g. "
+            f"params={{'W': W}}, grads={{'W': dW}}."
+        )
     if set(params) != set(grads):
         raise ValueError(
             f"{func}: expected grads for exactly the parameters "
             f"{sorted(params)}, got {sorted(grads)}."
         )
+    for name, value in params.items():
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            raise ValueError(
+                f"{func}: expected params[{name!r}] to be the floating "
+                f"ndarray that f reads (it is perturbed in place), got "
+                f"{type(value).__name__}"
+                + (
+                    f" of dtype {value.dtype}"
+                    if isinstance(value, np.ndarray)
+                    else ""
+                )
+                + ". Store the parameter as a float64 array, read it in f, "
+                "and pass that same array."
+            )
     worst, worst_index, per = -1.0, ("", ()), {}
     for name, value in params.items():
         analytic = np.asarray(grads[name], dtype=np.float64)
@@ -190,7 +242,10 @@ def gradcheck(f, params, grads, h=1e-6, rtol=1e-5, atol=1e-8):
             )
         numeric = numerical_gradient(lambda _: f(), value, h=h)
         denom = np.maximum(np.abs(analytic) + np.abs(numeric), atol)
-        rel = np.abs(analytic - numeric) / denom
+        with np.errstate(invalid="ignore", over="ignore"):
+            rel = np.abs(analytic - numeric) / denom
+        # A NaN or infinite analytic gradient is wrong, never "close".
+        rel[~np.isfinite(rel)] = np.inf
         per[name] = float(rel.max()) if rel.size else 0.0
         if rel.size and per[name] > worst:
             worst = per[name]
