@@ -27,8 +27,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check lecture_lib course_tools tests
 
+# Jupyter refuses to run as root (containers often are) unless told.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(RUN) $(BIN)/jupyter lab --notebook-dir="$(CURDIR)"
+	$(RUN) $(BIN)/jupyter lab --notebook-dir="$(CURDIR)" $(ROOT_FLAG)
 
 clean:
 	rm -rf grading _build .pytest_cache .hypothesis

@@ -15,9 +15,24 @@ from .course import Course, CourseError, find_course_root
 log = logging.getLogger("course")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of seconds > 0, got {text!r}"
+        )
+    return value
+
+
 def _course(args, **overrides):
     root = Path(args.course_dir) if args.course_dir else find_course_root()
-    return Course(root, cell_timeout=args.cell_timeout, **overrides)
+    timeout = getattr(args, "cell_timeout", None)
+    if args.grading_dir:
+        overrides.setdefault("workspace", Path(args.grading_dir))
+    return Course(root, cell_timeout=timeout, **overrides)
 
 
 def cmd_release(args):
@@ -39,6 +54,14 @@ def cmd_autograde(args):
         course, args.assignment, args.students or None, progress=not args.quiet
     )
     print(format_table(results))
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(
+            f"\n{len(failed)} submission(s) could not be graded; the "
+            f"message column says why.",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -102,17 +125,25 @@ def build_parser():
         "nearest one at or above the current folder",
     )
     common.add_argument(
-        "--cell-timeout",
-        type=int,
-        metavar="SECONDS",
-        help="seconds each cell of a student notebook may run (default: "
-        "the course config's)",
+        "--grading-dir",
+        metavar="DIR",
+        help="folder for submissions, autograded notebooks, feedback, the "
+        "gradebook and grades.csv (default: grading/, as set in "
+        "nbgrader_config.py); use one per class or term",
     )
     common.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         help="no progress bars, warnings only",
+    )
+    timed = argparse.ArgumentParser(add_help=False)
+    timed.add_argument(
+        "--cell-timeout",
+        type=_positive_int,
+        metavar="SECONDS",
+        help="seconds each cell of a student notebook may run (default: "
+        "the course config's)",
     )
     sub = parser.add_subparsers(
         dest="command", required=True, metavar="COMMAND"
@@ -136,12 +167,13 @@ def build_parser():
 
     p = sub.add_parser(
         "autograde",
-        parents=[common],
+        parents=[common, timed],
         help="grade the submissions of an assignment",
         description="Run every submitted notebook of ASSIGNMENT in a "
         "fresh kernel, restore the test cells, run the hidden tests and "
         "record the scores in the gradebook. Submissions live in "
-        "grading/submitted/<student>/<assignment>/.",
+        "grading/submitted/<student>/<assignment>/. Exits with status 1 "
+        "when a submission could not be graded (the table says why).",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument(
@@ -194,7 +226,7 @@ def build_parser():
 
     p = sub.add_parser(
         "demo",
-        parents=[common],
+        parents=[common, timed],
         help="grade the bundled sample class from scratch",
         description="Release every assignment, autograde the sample class "
         "in sample_class/, write feedback and grades under grading/demo/ "

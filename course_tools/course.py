@@ -8,6 +8,8 @@ from pathlib import Path
 from traitlets.config import Config, PyFileConfigLoader
 
 CONFIG_FILE = "nbgrader_config.py"
+#: nbgrader's per-cell limit when the config sets none.
+DEFAULT_CELL_TIMEOUT = 30
 BLAS_THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
@@ -108,6 +110,18 @@ class Course:
             cd.release_directory = str(Path(self.release).resolve())
         if self.cell_timeout is not None:
             cfg.Execute.timeout = int(self.cell_timeout)
+        # nbgrader's own note on a timed-out cell has no message; say what
+        # happened, so that the student's feedback explains the 0.
+        limit = cfg.Execute.get("timeout", DEFAULT_CELL_TIMEOUT)
+        cfg.Execute.error_on_timeout = {
+            "ename": "CellTimeoutError",
+            "evalue": f"this cell ran for more than {limit} seconds and was "
+            f"stopped; look for a loop that never ends",
+            "traceback": [
+                f"CellTimeoutError: this cell ran for more than {limit} "
+                f"seconds and was stopped; look for a loop that never ends"
+            ],
+        }
         return cfg
 
     def _dir(self, trait):

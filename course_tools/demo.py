@@ -72,15 +72,13 @@ def run_demo(root, cell_timeout=None, progress=True):
     )
     expected = load_expected(root)
     release(course)
-    graded = []
     for assignment in sorted(expected):
         collect_submissions(
             course, root / SAMPLE_CLASS / "submitted", assignment
         )
-        graded += autograde(course, assignment, progress=progress)
+        autograde(course, assignment, progress=progress)
         generate_feedback(course, assignment, progress=progress)
-    failed = [r for r in graded if r.status == "failed"]
-    csv_path, results = export_grades(course, failed=failed)
+    csv_path, results = export_grades(course)
 
     print()
     kinds = {

@@ -8,13 +8,16 @@ than a bare number.
 """
 
 import csv
+import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from .course import CourseError
 
@@ -49,7 +52,8 @@ class GradeResult:
     ``flags`` explain a low score: ``blank`` (no answer cell changed),
     ``error`` (an answer raised something other than a failed test),
     ``timeout`` (a cell hit the time limit), ``restored`` (a deleted test
-    cell was put back), ``manual`` (a cell needs manual grading).
+    cell was put back), ``renamed`` (the notebook was renamed back to the
+    assignment's name), ``manual`` (a cell needs manual grading).
     """
 
     assignment: str
@@ -141,11 +145,17 @@ def collect_submissions(course, source, assignment):
     ``source`` has nbgrader's layout: one folder per student, inside it one
     folder per assignment. Existing copies are replaced.
 
+    A student who renamed the assignment's only notebook (``softmax
+    (1).ipynb``, ``Copy of softmax.ipynb``) and submitted nothing else gets
+    it renamed back, and the flag ``renamed``; nbgrader would otherwise
+    skip the file and grade nothing.
+
     Returns
     -------
     list of str
         The students copied.
     """
+    course.check_assignment(assignment)
     source = Path(source)
     if not source.is_dir():
         raise CourseError(
@@ -161,6 +171,15 @@ def collect_submissions(course, source, assignment):
         if dest.exists():
             shutil.rmtree(dest)
         shutil.copytree(src, dest)
+        renamed = _restore_notebook_name(course, assignment, dest)
+        _record(course, assignment, student_dir.name, renamed_from=renamed)
+        if renamed:
+            log.warning(
+                "%s %s: notebook %r renamed to the assignment's name",
+                assignment,
+                student_dir.name,
+                renamed,
+            )
         students.append(student_dir.name)
     if not students:
         raise CourseError(
@@ -169,6 +188,80 @@ def collect_submissions(course, source, assignment):
         )
     log.info("collected %d submission(s) of %s", len(students), assignment)
     return students
+
+
+def _expected_notebooks(course, assignment):
+    return sorted(
+        p.name for p in (course.source_dir / assignment).glob("*.ipynb")
+    )
+
+
+def _restore_notebook_name(course, assignment, folder):
+    """Rename a lone, renamed notebook back; return its old name or None."""
+    expected = _expected_notebooks(course, assignment)
+    found = sorted(p.name for p in folder.glob("*.ipynb"))
+    if len(expected) != 1 or len(found) != 1 or found == expected:
+        return None
+    (folder / found[0]).rename(folder / expected[0])
+    return found[0]
+
+
+def _shown(course, path):
+    """``path`` relative to the course root when it lies inside it."""
+    try:
+        return str(path.relative_to(course.root))
+    except ValueError:
+        return str(path)
+
+
+def _outcome_path(course, assignment, student):
+    return course.grading_dir / "outcomes" / assignment / f"{student}.json"
+
+
+def _record(course, assignment, student, **fields):
+    """Merge ``fields`` into the stored outcome of one submission.
+
+    Outcomes keep what the gradebook cannot: that the last autograde of a
+    submission failed, and why; that its notebook was renamed.
+    """
+    path = _outcome_path(course, assignment, student)
+    data = _outcome(course, assignment, student)
+    data.update(fields)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def _outcome(course, assignment, student):
+    path = _outcome_path(course, assignment, student)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+#: What nbgrader's log says, and what to tell the instructor instead.
+FAILURE_REASONS = [
+    (
+        r"Skipping unknown notebook: (\S+)",
+        "unexpected notebook name {0}; expected {expected}",
+    ),
+    (
+        r"NotJSONError|does not appear to be JSON|Unreadable Notebook",
+        "the notebook is not valid JSON (damaged or not a notebook)",
+    ),
+    (
+        r"No notebooks found|No notebooks were matched",
+        "no notebook to grade; expected {expected}",
+    ),
+    (r"Kernel didn't respond|Kernel died", "the kernel died or did not start"),
+]
+
+
+def _failure_reason(course, assignment, text):
+    expected = ", ".join(_expected_notebooks(course, assignment))
+    for pattern, message in FAILURE_REASONS:
+        match = re.search(pattern, text or "")
+        if match:
+            names = [Path(g).name for g in match.groups()]
+            return message.format(*names, expected=expected)
+    return _last_line(text)
 
 
 def _answer_sources(path):
@@ -213,32 +306,62 @@ def _flags(course, assignment, student):
                 for k, v in stubs.items()
             ):
                 flags.add("blank")
-    if "blank" in flags:
-        flags.discard("error")
     return sorted(flags)
 
 
 def _gradebook(course):
     from nbgrader.api import Gradebook
+    from sqlalchemy.exc import SQLAlchemyError
 
     cfg = course.config().CourseDirectory
-    return Gradebook(cfg.db_url, cfg.course_id)
+    try:
+        return Gradebook(cfg.db_url, cfg.course_id)
+    except SQLAlchemyError as err:
+        raise CourseError(
+            f"the gradebook {course.db_path} cannot be read "
+            f"({type(err).__name__}); restore it from a backup, or move it "
+            f"away to start a new one."
+        ) from err
 
 
 def _result_from_gradebook(course, assignment, student):
+    """The current result of one submission.
+
+    A submission whose last autograde failed is reported as ``failed``
+    with the reason, even when the gradebook still holds the score of an
+    earlier version or nbgrader's placeholder zeros.
+    """
     from nbgrader.api import MissingEntry
 
+    outcome = _outcome(course, assignment, student)
     with _gradebook(course) as gb:
         max_score = gb.find_assignment(assignment).max_score
+        if outcome.get("status") == "failed":
+            return GradeResult(
+                assignment,
+                student,
+                "failed",
+                None,
+                max_score,
+                message=outcome.get("message", ""),
+            )
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
             return GradeResult(assignment, student, "missing", None, max_score)
         score, needs_manual = sub.score, sub.needs_manual_grade
     flags = _flags(course, assignment, student)
+    if score:
+        # Answer stubs left as released but points scored: the student
+        # answered elsewhere in the notebook, which is not blank.
+        flags = [f for f in flags if f != "blank"]
     if needs_manual:
         flags.append("manual")
-    return GradeResult(assignment, student, "graded", score, max_score, flags)
+    if outcome.get("renamed_from"):
+        flags.append("renamed")
+    return GradeResult(
+        assignment, student, "graded", score, max_score, sorted(flags)
+    )
 
 
 def autograde(course, assignment, students=None, progress=True):
@@ -271,27 +394,43 @@ def autograde(course, assignment, students=None, progress=True):
     )
     logs = course.grading_dir / "logs" / assignment
     logs.mkdir(parents=True, exist_ok=True)
-    for student in bar:
+    with logging_redirect_tqdm():
+        for student in bar:
+            result = _grade_one(course, api, assignment, student, logs)
+            results.append(result)
+            _log_result(result)
+    return results
+
+
+def _grade_one(course, api, assignment, student, logs):
+    """Autograde one submission; whatever happens, return its result."""
+    log_file = logs / f"{student}.log"
+    try:
         outcome = api.autograde(assignment, student, force=True, create=True)
-        (logs / f"{student}.log").write_text(
-            (outcome.get("log") or "") + (outcome.get("error") or "")
-        )
+        text = (outcome.get("log") or "") + (outcome.get("error") or "")
+        log_file.write_text(text)
         if outcome.get("success", False):
-            result = _result_from_gradebook(course, assignment, student)
+            _record(course, assignment, student, status="graded", message="")
         else:
-            with _gradebook(course) as gb:
-                max_score = gb.find_assignment(assignment).max_score
-            result = GradeResult(
+            reason = _failure_reason(course, assignment, text)
+            _record(
+                course,
                 assignment,
                 student,
-                "failed",
-                None,
-                max_score,
-                message=_last_line(outcome.get("error") or outcome.get("log")),
+                status="failed",
+                message=f"{reason} (log: {_shown(course, log_file)})",
             )
-        results.append(result)
-        _log_result(result)
-    return results
+        return _result_from_gradebook(course, assignment, student)
+    except Exception as err:  # noqa: BLE001 - one student never stops a class
+        log_file.write_text(f"{type(err).__name__}: {err}\n")
+        message = (
+            f"grading stopped with {type(err).__name__}: {err} "
+            f"(log: {_shown(course, log_file)})"
+        )
+        _record(course, assignment, student, status="failed", message=message)
+        return GradeResult(
+            assignment, student, "failed", None, 0.0, message=message
+        )
 
 
 def _log_result(result):
@@ -321,6 +460,7 @@ def generate_feedback(course, assignment, students=None, progress=True):
     list of Path
         The feedback files written.
     """
+    course.check_assignment(assignment)
     api = course.api()
     graded = course.autograded_dir
     if students is None:
@@ -361,37 +501,50 @@ CSV_FIELDS = [
 ]
 
 
-def export_grades(course, path=None, failed=()):
+def export_grades(course, path=None):
     """Write every student's grade for every assignment to a CSV file.
 
     Students without a submission get status ``missing`` and an empty
-    score, never a silent 0. ``failed`` holds results of submissions that
-    could not be graded in this run; they are written with their reason.
+    score, never a silent 0; a submission whose last autograde failed gets
+    status ``failed`` and the reason.
 
     Returns
     -------
     (Path, list of GradeResult)
     """
     path = Path(path or course.grading_dir / "grades.csv")
-    failures = {(r.assignment, r.student): r for r in failed}
+    if path.is_dir():
+        raise CourseError(
+            f"--output {path} is a folder; give a file name, e.g. "
+            f"{path / 'grades.csv'}."
+        )
     with _gradebook(course) as gb:
         assignments = sorted(a.name for a in gb.assignments)
-        students = sorted(s.id for s in gb.students)
+        students = {s.id for s in gb.students}
+    # A submission that failed before nbgrader recorded its student still
+    # belongs in the grades.
+    outcomes = course.grading_dir / "outcomes"
+    students.update(p.stem for p in outcomes.glob("*/*.json"))
+    students = sorted(students)
     results = []
     for assignment in assignments:
         for student in students:
-            result = failures.get((assignment, student))
-            if result is None:
-                result = _result_from_gradebook(course, assignment, student)
-            results.append(result)
+            results.append(_result_from_gradebook(course, assignment, student))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for result in results:
-            writer.writerow(result.row())
+            writer.writerow({k: _csv_safe(v) for k, v in result.row().items()})
     log.info("grades of %d student(s) written to %s", len(students), path)
     return path, results
+
+
+def _csv_safe(value):
+    """Keep a spreadsheet from reading a cell as a formula."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
 
 
 def format_table(results, notes=None):
@@ -407,6 +560,8 @@ def format_table(results, notes=None):
     for r in results:
         score = "-" if r.score is None else f"{r.score:g}"
         flags = [r.status] if r.status != "graded" else []
+        if r.message:
+            flags = [f"{r.status}: {r.message}"]
         row = [
             r.assignment,
             r.student,

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
-from .course import use_environment_tools
+from .course import CourseError, use_environment_tools
 
 log = logging.getLogger("course")
 
@@ -29,12 +30,18 @@ def execute_in_place(path, timeout=120):
     """Run a notebook top to bottom in a fresh kernel and save it.
 
     The kernel starts in the notebook's folder. Any cell error stops the
-    run (``CellExecutionError``) and the file is left unchanged, so a
-    broken notebook is never saved as if it had run.
+    run and the file is left unchanged, so a broken notebook is never
+    saved as if it had run (``CourseError`` names the error).
     """
     path = Path(path).resolve()
     use_environment_tools()
-    nb = nbformat.read(path, as_version=4)
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as err:
+        raise CourseError(
+            f"{path.name} is not a readable notebook ({type(err).__name__}); "
+            f"open it in JupyterLab to repair it."
+        ) from err
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -42,7 +49,14 @@ def execute_in_place(path, timeout=120):
         record_timing=False,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute()
+    try:
+        client.execute()
+    except CellExecutionError as err:
+        raise CourseError(
+            f"{path.name} was not saved: a cell raised "
+            f"{err.ename}: {err.evalue}\nFix the cell, then run the "
+            f"notebook again."
+        ) from None
     nbformat.write(strip_run_metadata(nb), path)
     log.info("executed %s", path.name)
     return path

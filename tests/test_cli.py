@@ -6,7 +6,8 @@ import sys
 import pytest
 
 from course_tools.cli import build_parser, main
-from course_tools.course import CourseError, find_course_root
+from course_tools.course import Course, CourseError, find_course_root
+from course_tools.grading import release
 from tests.helpers import ROOT
 
 COMMANDS = ["release", "autograde", "feedback", "export", "execute", "demo"]
@@ -69,3 +70,45 @@ def test_command_is_required():
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([])
     assert exit_info.value.code == 2
+
+
+def test_feedback_for_an_unknown_assignment_is_an_error(capsys):
+    assert main(["feedback", "softmx", "--course-dir", str(ROOT)]) == 2
+    assert "unknown assignment 'softmx'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "ten"])
+def test_cell_timeout_must_be_a_positive_number(bad, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["autograde", "softmax", "--cell-timeout", bad])
+    assert exit_info.value.code == 2
+    assert "whole number of seconds" in capsys.readouterr().err
+
+
+def test_autograde_exits_1_when_a_submission_cannot_be_graded(
+    tmp_path, capsys
+):
+    broken = tmp_path / "incoming" / "zed" / "softmax"
+    broken.mkdir(parents=True)
+    (broken / "softmax.ipynb").write_text("{")
+    course = Course(
+        ROOT, workspace=tmp_path / "grading", release=tmp_path / "release"
+    )
+    release(course, ["softmax"])
+    code = main(
+        [
+            "autograde",
+            "softmax",
+            "--course-dir",
+            str(ROOT),
+            "--grading-dir",
+            str(tmp_path / "grading"),
+            "--submissions",
+            str(tmp_path / "incoming"),
+            "-q",
+        ]
+    )
+    assert code == 1
+    out, err = capsys.readouterr()
+    assert "not valid JSON" in out
+    assert "could not be graded" in err

@@ -4,7 +4,10 @@ import csv
 import html
 import json
 import re
+import shutil
+from pathlib import Path
 
+import nbformat
 import pytest
 from nbgrader.validator import Validator
 
@@ -113,7 +116,120 @@ def _validate(path):
 def test_validator_passes_the_full_answer_and_fails_the_blank():
     sub = SAMPLE / "submitted"
     assert _validate(sub / "alice" / "softmax" / "softmax.ipynb") == {}
-    blank = _validate(sub / "bob" / "softmax" / "softmax.ipynb")
-    assert len(blank.get("failed", [])) == 5
+    blank_path = sub / "bob" / "softmax" / "softmax.ipynb"
+    tests = [
+        c
+        for c in nbformat.read(blank_path, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    ]
+    blank = _validate(blank_path)
+    assert len(blank.get("failed", [])) == len(tests) > 0
     naive = _validate(sub / "carol" / "softmax" / "softmax.ipynb")
     assert len(naive.get("failed", [])) == 2
+
+
+@pytest.fixture(scope="module")
+def odd_class(tmp_path_factory):
+    """A class with submissions nbgrader cannot grade as they are."""
+    root = tmp_path_factory.mktemp("odd")
+    workspace, submissions = root / "grading", root / "incoming"
+    full = SAMPLE / "submitted" / "alice" / "softmax" / "softmax.ipynb"
+    for student in ("ok", "renamed", "corrupt", "empty", "later_broken"):
+        (submissions / student / "softmax").mkdir(parents=True)
+    folder = submissions / "{}" / "softmax"
+    shutil.copy(full, str(folder).format("ok"))
+    shutil.copy(full, str(folder).format("later_broken"))
+    shutil.copy(full, str(folder).format("renamed") + "/softmax (1).ipynb")
+    (Path(str(folder).format("corrupt")) / "softmax.ipynb").write_text("{")
+    for student, nb in _variants_of(full).items():
+        (submissions / student / "softmax").mkdir(parents=True)
+        nbformat.write(nb, str(folder).format(student) + "/softmax.ipynb")
+    course = Course(
+        ROOT,
+        workspace=workspace,
+        release=workspace / "release",
+        cell_timeout=5,
+    )
+    release(course, ["softmax"])
+    collect_submissions(course, submissions, "softmax")
+    first = {
+        r.student: r for r in autograde(course, "softmax", progress=False)
+    }
+    # The student who scored 6 resubmits a damaged file.
+    broken = course.submitted_dir / "later_broken" / "softmax"
+    (broken / "softmax.ipynb").write_text("not a notebook")
+    second = autograde(course, "softmax", ["later_broken"], progress=False)
+    _, exported = export_grades(course)
+    return first, second, {r.student: r for r in exported}
+
+
+def _variants_of(full):
+    """Correct answers written in ways stock nbgrader mis-scores."""
+    noisy = nbformat.read(full, as_version=4)
+    for cell in noisy.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == (
+            "stable_softmax"
+        ):
+            cell.source = "import logging\nimport sys\n" + cell.source.replace(
+                "def stable_softmax(x, axis=-1):\n",
+                "def stable_softmax(x, axis=-1):\n"
+                "    logging.warning('called')\n"
+                "    print('debug', file=sys.stderr)\n",
+            )
+    released = nbformat.read(
+        ROOT / "notebooks" / "exercises" / "softmax" / "softmax.ipynb",
+        as_version=4,
+    )
+    answers = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(full, as_version=4).cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
+    # Stubs left as released, each answer in a new cell right after it.
+    elsewhere = nbformat.v4.new_notebook(metadata=released.metadata)
+    for cell in released.cells:
+        elsewhere.cells.append(cell)
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            new = nbformat.v4.new_code_cell(answers[grade_id])
+            elsewhere.cells.append(new)
+    return {"noisy": noisy, "answers_elsewhere": elsewhere}
+
+
+def test_stderr_output_costs_a_correct_answer_nothing(odd_class):
+    first, _, _ = odd_class
+    assert "stderr" not in first["noisy"].message
+    assert (first["noisy"].score, first["noisy"].flags) == (6, [])
+
+
+def test_answers_outside_the_stub_cells_are_not_blank(odd_class):
+    first, _, _ = odd_class
+    result = first["answers_elsewhere"]
+    assert result.flags == [] and result.score > 0
+
+
+def test_odd_submissions_get_a_status_and_a_reason(odd_class):
+    first, _, _ = odd_class
+    assert (first["ok"].status, first["ok"].score) == ("graded", 6)
+    assert first["renamed"].score == 6
+    assert first["renamed"].flags == ["renamed"]
+    assert first["corrupt"].status == "failed"
+    assert "not valid JSON" in first["corrupt"].message
+    assert first["empty"].status == "failed"
+    assert "no notebook to grade" in first["empty"].message
+    assert "softmax.ipynb" in first["empty"].message
+
+
+def test_a_failed_regrade_is_never_exported_as_the_old_score(odd_class):
+    _, second, exported = odd_class
+    assert second[0].status == "failed"
+    assert exported["later_broken"].status == "failed"
+    assert exported["later_broken"].score is None
+
+
+def test_every_failed_student_is_exported(odd_class):
+    _, _, exported = odd_class
+    assert {"ok", "renamed", "corrupt", "empty", "later_broken"} <= set(
+        exported
+    )
+    assert exported["empty"].status == "failed"
