@@ -29,6 +29,16 @@ c.CourseDirectory.autograded_directory = f"{GRADING}/autograded"
 c.CourseDirectory.feedback_directory = f"{GRADING}/feedback"
 c.CourseDirectory.db_url = f"sqlite:///{ROOT / GRADING / 'gradebook.db'}"
 
+# The `course` command lists assignments in course order (nbgrader itself
+# ignores this section).
+c.Course.assignment_order = [
+    "softmax",
+    "selection",
+    "mlp_head",
+    "attention",
+    "rnn_attention",
+]
+
 # Each cell of a student notebook gets this many seconds; a cell that runs
 # longer is interrupted and its test scores 0.
 c.Execute.timeout = 10

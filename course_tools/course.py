@@ -165,14 +165,26 @@ class Course:
         return self.db_path.parent
 
     def assignments(self):
-        """Names of the assignments in the source folder, sorted."""
+        """Names of the assignments in the source folder, in course order.
+
+        The order is ``c.Course.assignment_order`` in the config; folders
+        it does not name follow, alphabetically.
+        """
         if not self.source_dir.is_dir():
             return []
-        return sorted(
+        names = [
             p.name
             for p in self.source_dir.iterdir()
             if p.is_dir() and any(p.glob("*.ipynb"))
-        )
+        ]
+        return sorted(names, key=self.order_key)
+
+    def order_key(self, assignment):
+        """Sort key putting assignments in course order."""
+        order = list(self.config().Course.get("assignment_order", []))
+        if assignment in order:
+            return (0, order.index(assignment), assignment)
+        return (1, 0, assignment)
 
     def check_assignment(self, assignment):
         """Raise ``CourseError`` unless ``assignment`` has a source folder."""

@@ -390,7 +390,7 @@ def autograde(course, assignment, students=None, progress=True):
         students,
         desc=f"autograde {assignment}",
         unit="student",
-        disable=not progress,
+        disable=None if progress else True,
     )
     logs = course.grading_dir / "logs" / assignment
     logs.mkdir(parents=True, exist_ok=True)
@@ -471,7 +471,7 @@ def generate_feedback(course, assignment, students=None, progress=True):
         students,
         desc=f"feedback {assignment}",
         unit="student",
-        disable=not progress,
+        disable=None if progress else True,
     ):
         outcome = api.generate_feedback(assignment, student, force=True)
         if not outcome.get("success", False):
@@ -519,7 +519,9 @@ def export_grades(course, path=None):
             f"{path / 'grades.csv'}."
         )
     with _gradebook(course) as gb:
-        assignments = sorted(a.name for a in gb.assignments)
+        assignments = sorted(
+            (a.name for a in gb.assignments), key=course.order_key
+        )
         students = {s.id for s in gb.students}
     # A submission that failed before nbgrader recorded its student still
     # belongs in the grades.

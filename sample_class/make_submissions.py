@@ -436,10 +436,294 @@ MLP_HEAD_CLASS = {
     ),
 }
 
+# -- attention -------------------------------------------------------------
+
+WEIGHTS_FULL = """
+def attention_weights(U, q):
+    scores = q @ U.T / np.sqrt(U.shape[-1]).astype(U.dtype)
+    e = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+"""
+
+WEIGHTS_NO_SCALE = """
+def attention_weights(U, q):
+    scores = q @ U.T  # forgot to divide by sqrt(d)
+    e = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+    return e / np.sum(e, axis=-1, keepdims=True)
+"""
+
+ATTENTION_FULL = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isneginf(top), 0, top).astype(scores.dtype)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-1, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+ATTENTION_NO_SCALE = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2)  # no 1/sqrt(d_k)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isneginf(top), 0, top)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-1, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+ATTENTION_MASK_TRANSPOSED = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    if mask is not None:
+        # the mask is applied as if it were (n_keys, n_queries)
+        mask = np.swapaxes(np.broadcast_to(mask, scores.shape[:-2]
+                                           + scores.shape[-1:] * 2), -1, -2)
+        scores = np.where(mask[..., : scores.shape[-2], :], scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isneginf(top), 0, top).astype(scores.dtype)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-1, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+ATTENTION_NAN_ROWS = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    e = np.exp(scores - np.max(scores, axis=-1, keepdims=True))
+    w = e / np.sum(e, axis=-1, keepdims=True)  # 0 / 0 on fully masked rows
+    return w @ V, w
+"""
+
+ATTENTION_FLOAT64 = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])  # float64
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isneginf(top), 0, top)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-1, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+ATTENTION_K_DOT_T = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ K.T / np.sqrt(Q.shape[-1]).astype(Q.dtype)  # K.T: all axes
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    top = np.max(scores, axis=-1, keepdims=True)
+    top = np.where(np.isneginf(top), 0, top).astype(scores.dtype)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-1, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+ATTENTION_WRONG_AXIS = """
+def masked_attention(Q, K, V, mask=None):
+    scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]).astype(Q.dtype)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    top = np.max(scores, axis=-2, keepdims=True)  # over the queries
+    top = np.where(np.isneginf(top), 0, top).astype(scores.dtype)
+    e = np.exp(scores - top)
+    total = np.sum(e, axis=-2, keepdims=True)
+    w = e / np.maximum(total, np.finfo(scores.dtype).tiny)
+    return w @ V, w
+"""
+
+
+def _attention(weights, attention):
+    return {"attention_weights": weights, "masked_attention": attention}
+
+
+ATTENTION_CLASS = {
+    "alice": Submission(
+        "full answer", _attention(WEIGHTS_FULL, ATTENTION_FULL), 6
+    ),
+    "bob": Submission("blank notebook", {}, 0, ["blank"]),
+    "carol": Submission(
+        "forgot the 1/sqrt(d) scale",
+        _attention(WEIGHTS_NO_SCALE, ATTENTION_NO_SCALE),
+        1,
+    ),
+    "dan": Submission(
+        "mask applied along the wrong axis",
+        _attention(WEIGHTS_FULL, ATTENTION_MASK_TRANSPOSED),
+        3,
+        ["error"],
+    ),
+    "erin": Submission(
+        "fully masked rows give nan",
+        _attention(WEIGHTS_FULL, ATTENTION_NAN_ROWS),
+        5,
+    ),
+    "frank": Submission(
+        "float32 promoted to float64",
+        _attention(WEIGHTS_FULL, ATTENTION_FLOAT64),
+        5,
+    ),
+    "grace": Submission(
+        "K.T instead of swapping the last two axes",
+        _attention(WEIGHTS_FULL, ATTENTION_K_DOT_T),
+        2,
+        ["error"],
+    ),
+    "heidi": Submission(
+        "softmax over the queries instead of the keys",
+        _attention(WEIGHTS_FULL, ATTENTION_WRONG_AXIS),
+        2,
+    ),
+}
+
+# -- rnn_attention ---------------------------------------------------------
+
+STEP_FULL = """
+def attention_step(s, H, W_a, mask):
+    scores = np.einsum("bth,bh->bt", H, s @ W_a)
+    scores = np.where(mask, scores, -np.inf)
+    w = np.exp(scores - scores.max(axis=1, keepdims=True))
+    w = w / w.sum(axis=1, keepdims=True)
+    return w, np.einsum("bt,bth->bh", w, H)
+"""
+
+STEP_NO_MASK = """
+def attention_step(s, H, W_a, mask):
+    scores = np.einsum("bth,bh->bt", H, s @ W_a)  # padding not masked
+    w = np.exp(scores - scores.max(axis=1, keepdims=True))
+    w = w / w.sum(axis=1, keepdims=True)
+    return w, np.einsum("bt,bth->bh", w, H)
+"""
+
+STEP_DOT = """
+def attention_step(s, H, W_a, mask):
+    scores = np.einsum("bth,bh->bt", H, s)  # W_a left out
+    scores = np.where(mask, scores, -np.inf)
+    w = np.exp(scores - scores.max(axis=1, keepdims=True))
+    w = w / w.sum(axis=1, keepdims=True)
+    return w, np.einsum("bt,bth->bh", w, H)
+"""
+
+STEP_SHAPE_ERROR = """
+def attention_step(s, H, W_a, mask):
+    scores = H @ (s @ W_a)  # (batch, T, h) @ (batch, h) does not line up
+    scores = np.where(mask, scores, -np.inf)
+    w = np.exp(scores - scores.max(axis=1, keepdims=True))
+    w = w / w.sum(axis=1, keepdims=True)
+    return w, np.einsum("bt,bth->bh", w, H)
+"""
+
+DECODER_FULL = """
+def decoder_step(y_emb, s, H, params, mask):
+    w, c = attention_step(s, H, params["W_a"], mask)
+    s_new = np.tanh(y_emb @ params["W_y"] + s @ params["W_s"]
+                    + c @ params["W_c"] + params["b"])
+    return s_new, w, c
+"""
+
+DECODER_NO_CONTEXT = """
+def decoder_step(y_emb, s, H, params, mask):
+    w, c = attention_step(s, H, params["W_a"], mask)
+    s_new = np.tanh(y_emb @ params["W_y"] + s @ params["W_s"] + params["b"])
+    return s_new, w, c  # the context never reaches the state
+"""
+
+BACKWARD_FULL = """
+def attention_step_backward(d_context, s, H, W_a, mask):
+    w, _ = attention_step(s, H, W_a, mask)
+    a = s @ W_a
+    dw = np.einsum("bth,bh->bt", H, d_context)
+    de = w * (dw - np.sum(w * dw, axis=1, keepdims=True))
+    dH = w[:, :, None] * d_context[:, None, :] + de[:, :, None] * a[:, None, :]
+    da = np.einsum("bt,bth->bh", de, H)
+    return da @ W_a.T, dH, s.T @ da
+"""
+
+BACKWARD_NO_SOFTMAX = """
+def attention_step_backward(d_context, s, H, W_a, mask):
+    w, _ = attention_step(s, H, W_a, mask)
+    a = s @ W_a
+    de = np.einsum("bth,bh->bt", H, d_context)  # softmax Jacobian skipped
+    dH = w[:, :, None] * d_context[:, None, :] + de[:, :, None] * a[:, None, :]
+    da = np.einsum("bt,bth->bh", de, H)
+    return da @ W_a.T, dH, s.T @ da
+"""
+
+BACKWARD_CONTEXT_ONLY = """
+def attention_step_backward(d_context, s, H, W_a, mask):
+    w, _ = attention_step(s, H, W_a, mask)
+    a = s @ W_a
+    dw = np.einsum("bth,bh->bt", H, d_context)
+    de = w * (dw - np.sum(w * dw, axis=1, keepdims=True))
+    dH = w[:, :, None] * d_context[:, None, :]  # path through scores missed
+    da = np.einsum("bt,bth->bh", de, H)
+    return da @ W_a.T, dH, s.T @ da
+"""
+
+
+def _rnn(step, decoder, backward):
+    return {
+        "attention_step": step,
+        "decoder_step": decoder,
+        "attention_step_backward": backward,
+    }
+
+
+RNN_ATTENTION_CLASS = {
+    "alice": Submission(
+        "full answer", _rnn(STEP_FULL, DECODER_FULL, BACKWARD_FULL), 6
+    ),
+    "bob": Submission("blank notebook", {}, 0, ["blank"]),
+    "carol": Submission(
+        "padding not masked",
+        _rnn(STEP_NO_MASK, DECODER_FULL, BACKWARD_FULL),
+        2,
+    ),
+    "dan": Submission(
+        "dot score without W_a",
+        _rnn(STEP_DOT, DECODER_FULL, BACKWARD_FULL),
+        2,
+    ),
+    "erin": Submission(
+        "backward skips the softmax Jacobian",
+        _rnn(STEP_FULL, DECODER_FULL, BACKWARD_NO_SOFTMAX),
+        4,
+    ),
+    "frank": Submission(
+        "context never reaches the state",
+        _rnn(STEP_FULL, DECODER_NO_CONTEXT, BACKWARD_FULL),
+        5,
+    ),
+    "grace": Submission(
+        "d_H only through the context",
+        _rnn(STEP_FULL, DECODER_FULL, BACKWARD_CONTEXT_ONLY),
+        5,
+    ),
+    "heidi": Submission(
+        "shape error in the scores",
+        _rnn(STEP_SHAPE_ERROR, DECODER_FULL, BACKWARD_FULL),
+        0,
+        ["error"],
+    ),
+}
+
 CLASSES = {
     "softmax": SOFTMAX_CLASS,
     "selection": SELECTION_CLASS,
     "mlp_head": MLP_HEAD_CLASS,
+    "attention": ATTENTION_CLASS,
+    "rnn_attention": RNN_ATTENTION_CLASS,
 }
 
 
