@@ -33,6 +33,7 @@ from lecture_lib.attention import (
     scaled_dot_product_attention,
 )
 from lecture_lib.selection import soft_select
+from tests.helpers import import_torch
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -671,11 +672,7 @@ class TestScaledDotProductAttention:
         assert (w[~some] == 0).all() and (out[~some] == 0).all()
 
     def test_matches_torch(self):
-        try:
-            import torch
-        except ImportError:
-            print("torch is not installed: skipping the torch comparison")
-            pytest.skip("torch is not installed")
+        torch = import_torch()
         Q, K, V = random_qkv(27, (2, 3), 4, 5)
         mask = np.random.default_rng(28).random((2, 3, 4, 5)) < 0.6
         mask[..., 0] = True  # torch gives NaN for a fully masked row

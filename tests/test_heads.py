@@ -26,6 +26,7 @@ from lecture_lib.heads import (
     cross_entropy_grad,
     load_digits_split,
 )
+from tests.helpers import import_torch
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -239,11 +240,7 @@ class TestCrossEntropy:
     @pytest.mark.parametrize("reduction", REDUCTIONS)
     @pytest.mark.parametrize("a", [0.0, 0.1])
     def test_matches_torch(self, reduction, a):
-        try:
-            import torch
-        except ImportError:
-            print("torch is not installed: skipping the torch comparison")
-            pytest.skip("torch is not installed")
+        torch = import_torch()
         logits, labels = random_problem(7)
         z = torch.tensor(logits, requires_grad=True)
         loss = torch.nn.functional.cross_entropy(
