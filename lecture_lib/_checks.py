@@ -14,6 +14,7 @@ __all__ = [
     "as_float_array",
     "as_generator",
     "check_axis",
+    "check_bool",
     "check_temperature",
     "work_dtype",
 ]
@@ -23,11 +24,37 @@ def as_float_array(x, name, func):
     """Return ``x`` as a floating ndarray without copying floating input.
 
     Integer and boolean input becomes float64; floating input keeps its
-    dtype. Complex, string and object input raise ``ValueError``.
+    dtype. Masked arrays, ragged nested lists, numbers too large for a
+    float, and complex, string or object input raise ``ValueError``.
     """
-    arr = np.asarray(x)
+    if isinstance(x, np.ma.MaskedArray):
+        # np.asarray would drop the mask and compute with the hidden values.
+        raise ValueError(
+            f"{func}: expected {name} to be a plain array, got a masked "
+            f"array (np.ma.MaskedArray), whose mask {func} would silently "
+            f"ignore. For scores, mark masked entries with -inf instead: "
+            f"pass np.ma.filled({name}, -np.inf); for other quantities, "
+            f"fill them with a value that suits, np.ma.filled({name}, value)."
+        )
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{func}: expected {name} to be array_like with a regular shape "
+            f"(nested lists all of one length), got a {type(x).__name__} "
+            f"that NumPy cannot turn into an array: {error} Pad or trim the "
+            f"rows to one length, or call {func} on each row separately."
+        ) from error
     if arr.dtype.kind in "biu":
         return arr.astype(np.float64)
+    if arr.dtype.kind == "O" and _holds_too_large_numbers(arr):
+        raise ValueError(
+            f"{func}: expected {name} to hold numbers that fit in a float "
+            f"(magnitude at most {np.finfo(np.float64).max:.4g}), got "
+            f"numbers too large to convert to float (NumPy stores them as "
+            f"dtype object). Scale them into the float range first, or "
+            f"replace them by the finite values you mean."
+        )
     if arr.dtype.kind != "f":
         raise ValueError(
             f"{func}: expected {name} to hold real numbers (float or int), "
@@ -35,6 +62,27 @@ def as_float_array(x, name, func):
             f"example with np.asarray({name}, dtype=float)."
         )
     return arr
+
+
+def _holds_too_large_numbers(arr):
+    """Whether an object array holds real numbers, some beyond float."""
+    if not all(isinstance(v, numbers.Real) for v in arr.flat):
+        return False
+    try:
+        arr.astype(np.float64)
+    except OverflowError:
+        return True
+    return False
+
+
+def check_bool(value, name, func):
+    """Return ``value`` as a Python bool; only bools are accepted."""
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    raise ValueError(
+        f"{func}: expected {name} to be True or False, got {value!r} of "
+        f"type {type(value).__name__}. Pass {name}=True or {name}=False."
+    )
 
 
 def work_dtype(dtype):
@@ -49,22 +97,31 @@ def check_axis(axis, ndim, func):
             f"{func}: expected axis to be an int (or None for all entries), "
             f"got {axis!r} of type {type(axis).__name__}."
         )
+    if ndim == 0:
+        raise AxisError(
+            f"{func}: axis {axis} is out of bounds for an array with "
+            f"ndim=0: the input is a single number, so it has no axis to "
+            f"reduce. Reshape it to at least 1-D, e.g. with "
+            f"np.atleast_1d(x), or pass axis=None."
+        )
     if not -ndim <= axis < ndim:
         raise AxisError(
             f"{func}: axis {axis} is out of bounds for an array with "
-            f"ndim={ndim}; pass an axis in [{-ndim}, {ndim - 1}]"
-            + (" or reshape the input to at least 1-D." if ndim == 0 else ".")
+            f"ndim={ndim}; pass an axis in [{-ndim}, {ndim - 1}]."
         )
     return int(axis) % ndim
 
 
 def check_temperature(temperature, func):
     """Return ``temperature`` as a Python float >= 0, or raise."""
-    ok = (
-        np.ndim(temperature) == 0
-        and not isinstance(temperature, bool)
-        and isinstance(np.asarray(temperature).item(), numbers.Real)
-    )
+    try:
+        arr = np.asarray(temperature)
+    except (TypeError, ValueError):  # e.g. a ragged list
+        arr = None
+    # .item() turns np.True_ and np.array(True) into a Python bool, so they
+    # are refused like True itself.
+    value = arr.item() if arr is not None and arr.ndim == 0 else None
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
     if ok:
         try:
             t = float(temperature)

@@ -19,13 +19,24 @@ Bad input raises ``ValueError`` saying what was expected, what arrived and
 how to fix it.
 """
 
+import numbers
+
 import numpy as np
+
+from ._checks import check_bool
 
 __all__ = ["plot_probabilities", "plot_heatmap", "plot_curves"]
 
 _BAR_FIGSIZE = (6.0, 3.5)
 _HEATMAP_FIGSIZE = (5.5, 4.5)
 _CURVES_FIGSIZE = (6.0, 4.0)
+# Beyond this many bars, plot_probabilities labels only the bars at a few
+# positions that matplotlib picks: thousands of tick labels are unreadable
+# and take seconds to draw.
+_MAX_BAR_LABELS = 30
+# matplotlib's color scale and colorbar ticks overflow for values near the
+# float64 limit (about 1.8e308); heatmap values must stay within this.
+_MAX_HEATMAP_MAGNITUDE = 1e300
 
 
 def _new_axes(ax, figsize, func):
@@ -61,7 +72,26 @@ def _text(value, default, name, func):
 
 def _real_array(x, name, ndim, func):
     """Return ``x`` as a finite, non-empty float64 array with ``ndim`` dims."""
-    arr = np.asarray(x)
+    if isinstance(x, np.ma.MaskedArray):
+        raise ValueError(
+            f"{func}: expected {name} to be a plain array, got a masked array "
+            f"(np.ma.MaskedArray), whose mask would be silently dropped. "
+            f"Fill the masked entries with the value they should show, e.g. "
+            f"np.ma.filled({name}, 0.0)."
+        )
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as error:
+        fix = (
+            "Pass a flat sequence of numbers"
+            if ndim == 1
+            else "Pad or trim the rows to one length"
+        )
+        raise ValueError(
+            f"{func}: expected {name} to be {ndim}-D array_like with a "
+            f"regular shape, got a {type(x).__name__} that NumPy cannot "
+            f"turn into an array: {error} {fix}."
+        ) from error
     if arr.dtype.kind not in "biuf":
         raise ValueError(
             f"{func}: expected {name} to hold real numbers, got an array of "
@@ -87,11 +117,26 @@ def _real_array(x, name, ndim, func):
 
 
 def _tick_labels(labels, count, name, what, func):
-    """Return ``labels`` as a list of ``count`` strings, or None."""
+    """Return ``labels`` as a list of ``count`` strings, or None.
+
+    ``labels`` is a sequence (list, tuple, 1-D array, range) whose entries
+    are strings or numbers; a single string counts as one label.
+    """
     if labels is None:
         return None
     if isinstance(labels, str):
         labels = [labels]
+    ok = isinstance(labels, list | tuple | range | np.ndarray) and all(
+        isinstance(label, str | numbers.Number | np.generic)
+        for label in labels
+    )
+    if not ok:
+        raise ValueError(
+            f"{func}: expected {name} to be a list of {count} strings (one "
+            f"per {what}), got {type(labels).__name__} {labels!r:.60}. Pass "
+            f"e.g. {name}=[f'k{{i}}' for i in range({count})], or None for "
+            f"the indices 0, 1, ..."
+        )
     labels = [str(label) for label in labels]
     if len(labels) != count:
         raise ValueError(
@@ -100,6 +145,24 @@ def _tick_labels(labels, count, name, what, func):
             f"or None for the indices 0, 1, ..."
         )
     return labels
+
+
+def _limit(value, name, func):
+    """Return ``value`` (vmin or vmax) as a float, or None."""
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real | np.ndarray) and not isinstance(
+        value, bool
+    ):
+        arr = np.asarray(value)
+        if arr.ndim == 0 and arr.dtype.kind in "iuf" and np.isfinite(arr):
+            return float(arr)
+    raise ValueError(
+        f"{func}: expected {name} to be a finite real number or None, got "
+        f"{value!r} of type {type(value).__name__}. Pass a number such as "
+        f"{name}=0.0, or None to use the data's own "
+        f"{'minimum' if name == 'vmin' else 'maximum'}."
+    )
 
 
 def plot_probabilities(
@@ -111,9 +174,12 @@ def plot_probabilities(
     ----------
     p : array_like of shape (n,)
         Probabilities: finite, ``>= 0``, summing to 1 within ``sqrt(eps)``
-        of float64 (about ``1.5e-8``), as returned by ``softmax``.
+        of p's dtype (about ``1.5e-8`` for float64 and integer input,
+        ``3.5e-4`` for float32), as returned by ``softmax``.
     labels : sequence of n str, optional
-        Text under each bar. Default: the indices ``0, ..., n - 1``.
+        Text under each bar. Default: the indices ``0, ..., n - 1``. With
+        more than 30 bars, only the bars at a few positions chosen by
+        matplotlib get their label.
     ax : matplotlib.axes.Axes, optional
         Axes to draw on. Default: a new figure.
     title : str, optional
@@ -130,9 +196,15 @@ def plot_probabilities(
     ------
     ValueError
         If ``p`` is not a non-empty 1-D array of finite, non-negative
-        numbers summing to 1; if ``labels`` does not hold ``n`` entries; if
-        a title or label is not a non-empty string; if ``ax`` is not an
-        Axes.
+        numbers summing to 1; if ``labels`` is not a sequence of ``n``
+        strings or numbers; if a title or label is not a non-empty string;
+        if ``ax`` is not an Axes.
+
+    Notes
+    -----
+    matplotlib makes one patch per bar, so tens of thousands of bars take
+    many seconds to draw; for such long vectors, :func:`plot_curves` over
+    the indices is much faster.
 
     Examples
     --------
@@ -157,13 +229,17 @@ def plot_probabilities(
             f"{func}: expected p to hold probabilities >= 0, got a minimum "
             f"of {probs.min():.6g}. Pass softmax(x), not the scores x."
         )
-    total = probs.sum()
-    tol = np.sqrt(np.finfo(np.float64).eps)
+    # A float32 softmax sums to 1 only within float32's rounding, so the
+    # tolerance follows p's own dtype (float64 for integers).
+    dtype = np.asarray(p).dtype
+    eps = np.finfo(dtype if dtype.kind == "f" else np.float64).eps
+    tol = float(np.sqrt(eps))
+    total = float(probs.sum())
     if abs(total - 1.0) > tol:
         raise ValueError(
-            f"{func}: expected p to sum to 1 (within {tol:.1e}), got a sum "
-            f"of {total:.6g}. Pass softmax(x), not the scores x, or divide "
-            f"p by p.sum()."
+            f"{func}: expected p to sum to 1 (within {tol:.1e} for dtype "
+            f"{dtype}), got a sum of {total!r}. Pass softmax(x), not the "
+            f"scores x, or divide p by p.sum()."
         )
     names = _tick_labels(labels, n, "labels", "entry of p", func)
     if names is None:
@@ -175,7 +251,19 @@ def plot_probabilities(
     ax = _new_axes(ax, _BAR_FIGSIZE, func)
     positions = np.arange(n)
     ax.bar(positions, probs, color="tab:blue")
-    ax.set_xticks(positions, names)
+    if n <= _MAX_BAR_LABELS:
+        ax.set_xticks(positions, names)
+    else:
+        # A few integer positions chosen by matplotlib, each labelled with
+        # the name of its bar.
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+        def name_at(value, _pos):
+            i = round(value)
+            return names[i] if i == value and 0 <= i < n else ""
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(name_at))
     ax.set_ylim(0.0, 1.0)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
@@ -223,8 +311,8 @@ def plot_heatmap(
         Values mapped to the ends of the colormap. Default: the minimum and
         maximum of ``matrix``. Give both, symmetric around 0, with a
         diverging ``cmap`` such as ``"RdBu_r"`` for signed matrices.
-    cmap : str, default="viridis"
-        Name of a matplotlib colormap.
+    cmap : str or matplotlib.colors.Colormap, default="viridis"
+        A matplotlib colormap, or its name.
 
     Returns
     -------
@@ -236,9 +324,19 @@ def plot_heatmap(
     ------
     ValueError
         If ``matrix`` is not a non-empty 2-D array of finite real numbers;
-        if a tick-label list has the wrong length; if ``vmin >= vmax``; if
-        a title or label is not a non-empty string; if ``ax`` is not an
-        Axes; if ``cmap`` is not a known colormap name.
+        if a tick-label list is not a sequence of the right length; if
+        ``vmin`` or ``vmax`` is not a finite number, or the color range
+        from ``vmin`` to ``vmax`` is reversed; if a value reaches beyond
+        ``1e300`` in magnitude; if a title or label is not a non-empty
+        string; if ``ax`` is not an Axes; if ``cmap`` is neither a Colormap
+        nor the name of one.
+
+    Notes
+    -----
+    Values beyond ``1e300`` in magnitude (in ``matrix``, ``vmin`` or
+    ``vmax``) are refused rather than drawn: matplotlib's color scale and
+    colorbar overflow near the float64 limit. Divide such a matrix by a
+    power of ten and name the factor in ``colorbar_label``.
 
     Examples
     --------
@@ -258,19 +356,42 @@ def plot_heatmap(
     rows, columns = arr.shape
     xnames = _tick_labels(xticklabels, columns, "xticklabels", "column", func)
     ynames = _tick_labels(yticklabels, rows, "yticklabels", "row", func)
+    vmin = _limit(vmin, "vmin", func)
+    vmax = _limit(vmax, "vmax", func)
     if vmin is not None and vmax is not None and not vmin < vmax:
         raise ValueError(
             f"{func}: expected vmin < vmax, got vmin={vmin!r} and "
             f"vmax={vmax!r}. Swap them, or leave one as None to use the "
             f"data's own minimum or maximum."
         )
-    from matplotlib import colormaps
-
-    if cmap not in colormaps:
+    low = arr.min() if vmin is None else vmin
+    high = arr.max() if vmax is None else vmax
+    if low > high:
         raise ValueError(
-            f"{func}: expected cmap to name a matplotlib colormap, got "
-            f"{cmap!r}. Use e.g. 'viridis', or 'RdBu_r' for signed values; "
-            f"list(matplotlib.colormaps) shows them all."
+            f"{func}: expected vmin below vmax, got a color range from "
+            f"{float(low)!r} to {float(high)!r} (one end given, the other the "
+            f"data's own). Pass both vmin and vmax, or neither."
+        )
+    values = [arr.min(), arr.max(), low, high]
+    if max(abs(v) for v in values) > _MAX_HEATMAP_MAGNITUDE:
+        raise ValueError(
+            f"{func}: expected matrix, vmin and vmax to lie within "
+            f"+-{_MAX_HEATMAP_MAGNITUDE:.0e}, got values from "
+            f"{float(min(values))!r} to {float(max(values))!r}; near the "
+            f"float64 limit (about 1.8e308) matplotlib's color scale and "
+            f"colorbar overflow. Rescale first, e.g. plot matrix / 1e300 "
+            f"with colorbar_label='value / 1e300'."
+        )
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    if not isinstance(cmap, Colormap) and not (
+        isinstance(cmap, str) and cmap in colormaps
+    ):
+        raise ValueError(
+            f"{func}: expected cmap to be a matplotlib Colormap or the name "
+            f"of one, got {cmap!r}. Use e.g. 'viridis', or 'RdBu_r' for "
+            f"signed values; list(matplotlib.colormaps) shows them all."
         )
     title = _text(title, f"{rows} x {columns} matrix", "title", func)
     xlabel = _text(xlabel, "column j", "xlabel", func)
@@ -316,7 +437,8 @@ def plot_curves(
     xlabel, ylabel : str, optional
         Axis labels. Default: ``"x"`` and ``"y"``.
     logy : bool, default=False
-        Use a logarithmic y axis; then every y value must be ``> 0``.
+        Use a logarithmic y axis; then every y value must be ``> 0``. Only
+        ``True`` and ``False`` are accepted.
 
     Returns
     -------
@@ -328,8 +450,9 @@ def plot_curves(
     ValueError
         If ``x`` is not a non-empty 1-D array of finite real numbers; if
         ``ys`` is not a non-empty dict of non-empty str to arrays shaped
-        like ``x``; if ``logy`` is true and some y value is ``<= 0``; if a
-        title or label is not a non-empty string; if ``ax`` is not an Axes.
+        like ``x``; if ``logy`` is not a bool, or is true while some y
+        value is ``<= 0``; if a title or label is not a non-empty string; if
+        ``ax`` is not an Axes.
 
     Examples
     --------
@@ -346,6 +469,7 @@ def plot_curves(
     ['t', 't squared']
     """
     func = "plot_curves"
+    logy = check_bool(logy, "logy", func)
     xs = _real_array(x, "x", 1, func)
     if not isinstance(ys, dict) or not ys:
         raise ValueError(

@@ -8,13 +8,41 @@ with temperature ``T > 0``. Every function here subtracts the slice
 maximum before exponentiating, so finite input of any magnitude neither
 overflows nor warns. ``-inf`` is allowed and means "masked out": such an
 entry gets probability 0, as long as its slice holds one finite entry.
+Every function computes under its own ``np.errstate``, so its results do
+not depend on the caller's ``np.seterr``.
 """
 
 import numpy as np
 
-from ._checks import as_float_array, check_axis, check_temperature, work_dtype
+from ._checks import (
+    as_float_array,
+    check_axis,
+    check_bool,
+    check_temperature,
+    work_dtype,
+)
 
 __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_jacobian"]
+
+# Every public function computes under this error state, so that its
+# results never depend on the caller's np.seterr or np.errstate. Underflow
+# (exp of a very negative number is 0, a tiny probability is 0 or
+# subnormal) and overflow (a difference beyond the dtype's range is -inf,
+# whose exponential is the correct 0) are intended here. Validated input
+# never divides by zero or makes a NaN, so those stay with the caller's
+# setting, where a bug would show.
+_FP_STATE = {"under": "ignore", "over": "ignore"}
+
+
+def _sum_dtype(dtype):
+    """The dtype to accumulate sums in: at least float64.
+
+    NumPy adds naively along an axis that is not contiguous in memory, so a
+    float32 sum of millions of terms can be off by tens of percent; a
+    float64 accumulator (the ``dtype`` argument of ``sum``, without a
+    float64 copy of the array) keeps the error far below float32's eps.
+    """
+    return np.result_type(dtype, np.float64)
 
 
 def _flatten_for_axis(arr, axis, func):
@@ -64,6 +92,35 @@ def _slice_max(arr, axis, func, allow_all_masked=False):
             return m
         raise ValueError(_bad_slice_message(arr, m, axis, func))
     return m
+
+
+def _slice_max_and_index(arr, axis, func, allow_all_masked=False):
+    """Slice maxima and the index of the first one, both kept.
+
+    Checked like :func:`_slice_max`: ``argmax`` counts NaN as the maximum,
+    as ``np.max`` does, so a NaN is reported rather than skipped.
+    """
+    idx = arr.argmax(axis=axis, keepdims=True)
+    m = np.take_along_axis(arr, idx, axis=axis)
+    if not np.isfinite(m).all():
+        bad = np.isnan(m) | np.isposinf(m)
+        if not (allow_all_masked and not bad.any()):
+            raise ValueError(_bad_slice_message(arr, m, axis, func))
+    return m, idx
+
+
+def _log_sum(e, idx, axis):
+    """``log(sum(e))`` along ``axis``, for ``e = exp(z)`` with ``max(z) = 0``.
+
+    The term at the maximum ``idx`` is exactly 1, so the sum is ``1 +
+    rest``. ``log1p(rest)``, with that term removed before summing, stays
+    accurate relative to its size even when ``rest`` is far below the
+    dtype's eps, where ``log(1 + rest)`` rounds to 0. ``rest`` is
+    accumulated in at least float64, and so is the result. Modifies ``e``.
+    """
+    np.put_along_axis(e, idx, 0, axis=axis)
+    rest = e.sum(axis=axis, keepdims=True, dtype=_sum_dtype(e.dtype))
+    return np.log1p(rest)
 
 
 def _scaled_shift(arr, m, axis, t):
@@ -123,10 +180,13 @@ def softmax(x, axis=-1, temperature=1.0):
     ------
     ValueError
         If ``x`` holds NaN or ``+inf``, if a slice holds only ``-inf``, if
-        ``x`` is not real-valued, or if ``temperature`` is negative or not
-        finite.
+        ``x`` is not real-valued, is a masked array (use ``-inf`` for
+        masked entries, ``np.ma.filled(x, -np.inf)``) or a ragged nested
+        list, or if ``temperature`` is not a finite real number ``>= 0``
+        (bools are refused).
     numpy.exceptions.AxisError
-        If ``axis`` is out of bounds for ``x.ndim``.
+        If ``axis`` is out of bounds for ``x.ndim``; a 0-D ``x`` needs
+        ``axis=None``.
 
     See Also
     --------
@@ -139,6 +199,13 @@ def softmax(x, axis=-1, temperature=1.0):
     (shift invariance), so the slice maximum ``m`` is subtracted first:
     every exponent is then ``<= 0``, and the largest term of the sum is
     exactly 1. Nothing overflows, and the sum never underflows to 0.
+
+    The sum is accumulated in float64 for float16 and float32 input: along
+    an axis that is not contiguous in memory NumPy adds term by term, and a
+    float32 running sum of millions of terms drifts far from the truth.
+
+    The computation runs under its own ``np.errstate``, so the result does
+    not depend on ``np.seterr``: underflow to 0 is not an error here.
 
     A slice of length 0 gives an empty result of the same shape.
 
@@ -165,14 +232,19 @@ def softmax(x, axis=-1, temperature=1.0):
     if flat.shape[ax] == 0:
         return np.zeros(arr.shape, dtype=arr.dtype)
 
-    m = _slice_max(flat, ax, func)
-    if t == 0.0:
-        p = (flat == m).astype(work_dtype(arr.dtype))
-    else:
-        p = _scaled_shift(flat, m, ax, t)
-        np.exp(p, out=p)
-    p /= p.sum(axis=ax, keepdims=True)
-    return p.astype(arr.dtype, copy=False).reshape(arr.shape)
+    with np.errstate(**_FP_STATE):
+        m = _slice_max(flat, ax, func)
+        if t == 0.0:
+            p = (flat == m).astype(work_dtype(arr.dtype))
+        else:
+            p = _scaled_shift(flat, m, ax, t)
+            np.exp(p, out=p)
+
+        # The sum lies in [1, n]; accumulated in float64, then rounded once
+        # to the working dtype, so that the division stays in that dtype.
+        s = p.sum(axis=ax, keepdims=True, dtype=_sum_dtype(p.dtype))
+        p /= s.astype(p.dtype, copy=False)
+        return p.astype(arr.dtype, copy=False).reshape(arr.shape)
 
 
 def log_softmax(x, axis=-1, temperature=1.0):
@@ -208,6 +280,14 @@ def log_softmax(x, axis=-1, temperature=1.0):
     --------
     softmax, logsumexp
 
+    Notes
+    -----
+    At the maximum, ``z = 0`` and the result is ``-log1p(rest)``, where
+    ``rest`` sums the other terms ``exp(z_j)`` (in float64 for float16 and
+    float32 input). A probability within eps of 1 therefore keeps a
+    log-probability that is accurate relative to its tiny size, instead of
+    rounding to 0.
+
     Examples
     --------
     >>> import numpy as np
@@ -216,6 +296,8 @@ def log_softmax(x, axis=-1, temperature=1.0):
     array([-1.3863, -0.2877])
     >>> log_softmax(np.array([0.0, 1000.0]))
     array([-1000.,     0.])
+    >>> log_softmax(np.array([0.0, -40.0]))  # not [0, -40]
+    array([-4.24835426e-18, -4.00000000e+01])
     """
     func = "log_softmax"
     t = check_temperature(temperature, func)
@@ -224,19 +306,24 @@ def log_softmax(x, axis=-1, temperature=1.0):
     if flat.shape[ax] == 0:
         return np.zeros(arr.shape, dtype=arr.dtype)
 
-    m = _slice_max(flat, ax, func)
-    if t == 0.0:
-        wd = work_dtype(arr.dtype)
-        is_max = flat == m
-        log_k = np.log(is_max.sum(axis=ax, keepdims=True).astype(wd))
-        out = np.where(is_max, -log_k, wd.type(-np.inf)).astype(wd)
-    else:
-        out = _scaled_shift(flat, m, ax, t)
-        out -= np.log(np.exp(out).sum(axis=ax, keepdims=True))
-    with np.errstate(over="ignore"):
+    with np.errstate(**_FP_STATE):
+        if t == 0.0:
+            m = _slice_max(flat, ax, func)
+            wd = work_dtype(arr.dtype)
+            is_max = flat == m
+            log_k = np.log(is_max.sum(axis=ax, keepdims=True).astype(wd))
+            out = np.where(is_max, -log_k, wd.type(-np.inf)).astype(wd)
+        else:
+            m, idx = _slice_max_and_index(flat, ax, func)
+            # z = (x - m) / T is exactly 0 at the maxima, so out = z -
+            # logsumexp(z) is -log1p(rest) there, accurate even when the
+            # maximum's probability is within eps of 1.
+            out = _scaled_shift(flat, m, ax, t)
+            lse = _log_sum(np.exp(out), idx, ax)
+            out -= lse.astype(out.dtype, copy=False)
         # A log-probability below the dtype's range correctly becomes -inf.
         out = out.astype(arr.dtype, copy=False)
-    return out.reshape(arr.shape)
+        return out.reshape(arr.shape)
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -250,7 +337,7 @@ def logsumexp(x, axis=-1, keepdims=False):
         Axis to reduce. ``None`` reduces over all entries.
     keepdims : bool, default=False
         Keep the reduced axis with length 1, so that the result broadcasts
-        against ``x``.
+        against ``x``. Only ``True`` and ``False`` are accepted.
 
     Returns
     -------
@@ -263,7 +350,8 @@ def logsumexp(x, axis=-1, keepdims=False):
     Raises
     ------
     ValueError
-        If ``x`` holds NaN or ``+inf``, or is not real-valued.
+        If ``x`` holds NaN or ``+inf``, is not real-valued, is a masked
+        array or a ragged nested list; if ``keepdims`` is not a bool.
     numpy.exceptions.AxisError
         If ``axis`` is out of bounds for ``x.ndim``.
 
@@ -271,7 +359,10 @@ def logsumexp(x, axis=-1, keepdims=False):
     -----
     With ``m`` the slice maximum, ``logsumexp(x) = m + log(sum(exp(x -
     m)))``; the sum lies in ``[1, n]``, so neither its exponentials nor its
-    logarithm overflow.
+    logarithm overflow. The maximum's own term is exactly 1, so the sum is
+    ``1 + rest`` and the result is computed as ``m + log1p(rest)``, with
+    ``rest`` summed in float64 (or wider): near 0 the result stays accurate
+    relative to its size, where ``log(1 + rest)`` would round to 0.
 
     Examples
     --------
@@ -283,9 +374,12 @@ def logsumexp(x, axis=-1, keepdims=False):
     array([0.69314718,       -inf])
     >>> logsumexp(np.zeros((2, 0)))
     array([-inf, -inf])
+    >>> float(logsumexp(np.array([0.0, -40.0])))  # log1p(exp(-40))
+    4.248354255291589e-18
     """
     func = "logsumexp"
     arr = as_float_array(x, "x", func)
+    keepdims = check_bool(keepdims, "keepdims", func)
     wd = work_dtype(arr.dtype)
     if axis is None:
         out_shape = (1,) * arr.ndim if keepdims else ()
@@ -300,12 +394,16 @@ def logsumexp(x, axis=-1, keepdims=False):
     if flat.shape[ax] == 0:
         return np.full(out_shape, -np.inf, dtype=arr.dtype)
 
-    m = _slice_max(flat, ax, func, allow_all_masked=True)
-    m = np.where(np.isfinite(m), m, 0).astype(wd)  # all -inf: sum is 0
-    with np.errstate(divide="ignore", over="ignore"):
-        s = np.exp(np.subtract(flat, m, dtype=wd)).sum(axis=ax, keepdims=True)
-        out = np.log(s) + m
-    return out.astype(arr.dtype, copy=False).reshape(out_shape)
+    with np.errstate(**_FP_STATE):
+        m, idx = _slice_max_and_index(flat, ax, func, allow_all_masked=True)
+        finite = np.isfinite(m)  # False only for all -inf slices
+        m = np.where(finite, m, 0).astype(wd)
+        e = np.exp(np.subtract(flat, m, dtype=wd))
+        # m + log1p(rest) in the accumulation dtype (at least float64),
+        # rounded once to the input dtype.
+        out = m + _log_sum(e, idx, ax)
+        out = np.where(finite, out, -np.inf)  # the log of an empty sum
+        return out.astype(arr.dtype, copy=False).reshape(out_shape)
 
 
 def softmax_jacobian(p):
@@ -328,8 +426,8 @@ def softmax_jacobian(p):
     Raises
     ------
     ValueError
-        If ``p`` is not 1-D, is empty, holds negative or non-finite
-        values, or does not sum to 1 within ``sqrt(eps)`` of its dtype.
+        If ``p`` is not 1-D, is empty, holds negative values, NaN or
+        infinities, or does not sum to 1 within ``sqrt(eps)`` of its dtype.
 
     Notes
     -----
@@ -354,20 +452,29 @@ def softmax_jacobian(p):
         )
     wd = work_dtype(arr.dtype)
     q = arr.astype(wd)
+    nan = np.isnan(q)
+    if nan.any():
+        raise ValueError(
+            f"{func}: expected p to hold finite probabilities >= 0, got NaN "
+            f"in {int(nan.sum())} of {q.size} entries (the first at index "
+            f"{int(nan.argmax())}). Pass softmax(x), not the scores x, and "
+            f"find where the NaN was produced; np.isnan(p) locates it."
+        )
     if not np.isfinite(q).all() or (q < 0).any():
         raise ValueError(
             f"{func}: expected p to hold finite probabilities >= 0, got "
-            f"min {q.min()!r} and max {q.max()!r}. Pass softmax(x), not "
-            f"the scores x."
+            f"min {float(q.min())} and max {float(q.max())}. Pass "
+            f"softmax(x), not the scores x."
         )
-    total = q.sum()
-    tol = np.sqrt(np.finfo(arr.dtype).eps)
-    if abs(total - 1) > tol:
-        raise ValueError(
-            f"{func}: expected p to sum to 1 (within {tol:.1e}), got a sum "
-            f"of {float(total):.6g}. Pass softmax(x), not the scores x."
-        )
-    jac = -np.outer(q, q)
-    # p_i * (1 - p_i) keeps its accuracy where p_i - p_i**2 cancels.
-    np.fill_diagonal(jac, q * (1 - q))
-    return jac.astype(arr.dtype, copy=False)
+    with np.errstate(**_FP_STATE):
+        total = q.sum(dtype=_sum_dtype(wd))
+        tol = np.sqrt(np.finfo(arr.dtype).eps)
+        if abs(total - 1) > tol:
+            raise ValueError(
+                f"{func}: expected p to sum to 1 (within {tol:.1e}), got a "
+                f"sum of {float(total)!r}. Pass softmax(x), not the scores x."
+            )
+        jac = -np.outer(q, q)
+        # p_i * (1 - p_i) keeps its accuracy where p_i - p_i**2 cancels.
+        np.fill_diagonal(jac, q * (1 - q))
+        return jac.astype(arr.dtype, copy=False)

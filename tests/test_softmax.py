@@ -6,7 +6,11 @@ float64 formulas written out here for the Jacobian (central differences
 and the explicit p_i * (delta_ij - p_j) with loops). Extreme inputs have
 their own tests, and the whole module runs with warnings turned into
 errors, so that any overflow or invalid-value warning fails a test.
+Accuracy near 0 (log1p) is checked against scipy.special.logsumexp and
+the float64 formula log1p(exp(-d)).
 """
+
+import math
 
 import numpy as np
 import pytest
@@ -47,6 +51,9 @@ INVALID_TEMPERATURES = [
     pytest.param("1.0", id="string"),
     pytest.param(None, id="none"),
     pytest.param(True, id="bool"),
+    pytest.param(np.True_, id="numpy-bool"),
+    pytest.param(np.False_, id="numpy-false"),
+    pytest.param(np.array(True), id="0d-bool-array"),
     pytest.param(1j, id="complex"),
     pytest.param(np.array([1.0, 2.0]), id="array"),
 ]
@@ -82,6 +89,18 @@ def random_scores(seed, shape, dtype=np.float64, scale=3.0):
     """Normally distributed scores from a seeded local generator."""
     rng = np.random.default_rng(seed)
     return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def long_column_scores(n=2**20, dtype=np.float32):
+    """Scores of shape (n, 2) whose slices run down the strided axis 0.
+
+    Row 0 holds the maxima (0), every other row -0.1. Along axis 0 NumPy
+    adds term by term; a float32 running sum of about a million terms
+    exp(-0.1) drifts by about 1 % from the exact sum.
+    """
+    x = np.full((n, 2), -0.1, dtype=dtype)
+    x[0] = 0.0
+    return x
 
 
 def assert_not_modified(func, x, **kwargs):
@@ -325,8 +344,20 @@ class TestSoftmax:
             softmax(np.zeros(shape), axis=axis)
 
     def test_zero_dimensional_input_needs_axis_none(self):
-        with pytest.raises(AxisError, match=r"ndim=0.*at least 1-D"):
+        with pytest.raises(
+            AxisError,
+            match=r"^softmax: axis -1 is out of bounds for an array with "
+            r"ndim=0: the input is a single number, so it has no axis to "
+            r"reduce\. Reshape it to at least 1-D, e\.g\. with "
+            r"np\.atleast_1d\(x\), or pass axis=None\.$",
+        ):
             softmax(np.float64(1.0))
+
+    def test_zero_dimensional_message_has_no_empty_axis_range(self):
+        # [0, -1] would be an empty range of valid axes.
+        with pytest.raises(AxisError) as info:
+            softmax(np.float64(1.0), axis=0)
+        assert "[0, -1]" not in str(info.value)
 
     def test_non_integer_axis_raises_type_error(self):
         with pytest.raises(TypeError, match=r"expected axis to be an int"):
@@ -425,6 +456,17 @@ class TestSoftmax:
         p = softmax(x, temperature=temperature)
         expected = scipy.special.softmax(x / temperature, axis=0)
         np.testing.assert_allclose(p, expected, rtol=1e-13)
+
+    def test_float32_sum_along_a_long_strided_axis(self):
+        x = long_column_scores()
+        p = softmax(x, axis=0)
+        expected = scipy.special.softmax(x.astype(np.float64), axis=0)
+        assert p.dtype == np.float32
+        # A float32 running sum is off by about 1e-2 here.
+        np.testing.assert_allclose(p, expected, rtol=1e-6)
+        np.testing.assert_allclose(
+            p.sum(axis=0, dtype=np.float64), 1.0, rtol=1e-6
+        )
 
     # -- properties ----------------------------------------------------
 
@@ -684,6 +726,47 @@ class TestLogSoftmax:
             got, np.full(4, -np.log(4.0), dtype=np.float16)
         )
 
+    @pytest.mark.parametrize("d", [10.0, 20.0, 40.0, 700.0])
+    def test_maximum_near_probability_one_float64(self, d):
+        # log p_max = -log1p(exp(-d)): about -4.2e-18 at d = 40, far below
+        # eps, where log(1 + exp(-d)) rounds to 0.
+        lse = math.log1p(math.exp(-d))
+        got = log_softmax(np.array([-d, 0.0]))
+        np.testing.assert_allclose(got, [-d - lse, -lse], rtol=4e-16)
+        assert got[1] < 0
+
+    @pytest.mark.parametrize("d", [10.0, 20.0, 80.0])
+    def test_maximum_near_probability_one_float32(self, d):
+        x = np.array([0.0, -d], dtype=np.float32)
+        got = log_softmax(x)
+        assert got.dtype == np.float32
+        expected = -math.log1p(math.exp(-d))
+        # Within 2 float32 ulps; a float32 log(sum) is off by 4e-4 at 10.
+        np.testing.assert_allclose(got[0], expected, rtol=2.4e-7)
+
+    def test_maximum_near_probability_one_with_temperature_and_axis(self):
+        # Along axis 0 and with T = 0.5, the gap of 20 becomes 40.
+        x = np.array([[0.0, -20.0], [-20.0, 0.0]])
+        got = log_softmax(x, axis=0, temperature=0.5)
+        lse = math.log1p(math.exp(-40.0))
+        np.testing.assert_allclose(
+            got, [[-lse, -40 - lse], [-40 - lse, -lse]], rtol=4e-16
+        )
+
+    def test_tied_maxima_near_zero_rest(self):
+        # Only one of the tied maxima is taken out of the sum.
+        got = log_softmax(np.array([0.0, -40.0, 0.0]))
+        expected = -math.log(2.0 + math.exp(-40.0))
+        np.testing.assert_allclose(got[[0, 2]], expected, rtol=4e-16)
+
+    def test_float32_sum_along_a_long_strided_axis(self):
+        x = long_column_scores()
+        got = log_softmax(x, axis=0)
+        expected = scipy.special.log_softmax(x.astype(np.float64), axis=0)
+        assert got.dtype == np.float32
+        # Values near -13.9; a float32 running sum is off by about 1e-2.
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
+
     # -- properties ----------------------------------------------------
 
     @PROPERTY
@@ -892,6 +975,62 @@ class TestLogsumexp:
         got = logsumexp(np.array([big, -big, big], dtype=dtype))
         assert got == big
 
+    @pytest.mark.parametrize("d", [10.0, 20.0, 40.0, 700.0])
+    def test_relative_accuracy_near_zero_float64(self, d):
+        # logsumexp([0, -d]) = log1p(exp(-d)): 4.2e-18 at d = 40, which
+        # m + log(1 + exp(-d)) rounds to 0.
+        got = logsumexp(np.array([0.0, -d]))
+        expected = math.log1p(math.exp(-d))
+        np.testing.assert_allclose(got, expected, rtol=4e-16)
+        np.testing.assert_allclose(
+            got, scipy.special.logsumexp([0.0, -d]), rtol=4e-16
+        )
+
+    @pytest.mark.parametrize("d", [10.0, 20.0, 80.0])
+    def test_relative_accuracy_near_zero_float32(self, d):
+        got = logsumexp(np.array([0.0, -d], dtype=np.float32))
+        assert got.dtype == np.float32
+        # Within 2 float32 ulps; m + log(sum) in float32 is off by 4e-4.
+        np.testing.assert_allclose(got, math.log1p(math.exp(-d)), rtol=2.4e-7)
+
+    @pytest.mark.parametrize("axis", [0, 1, None])
+    def test_relative_accuracy_near_zero_along_any_axis(self, axis):
+        x = np.array([[0.0, -40.0, -45.0], [-30.0, -np.inf, 0.0]])
+        x = x if axis != 0 else x.T
+        got = logsumexp(x, axis=axis)
+        expected = scipy.special.logsumexp(x, axis=axis)
+        np.testing.assert_allclose(got, expected, rtol=4e-16)
+        assert np.all(got > 0)
+
+    @pytest.mark.parametrize("dtype", [np.float16, np.float32])
+    def test_sum_along_a_long_strided_axis(self, dtype):
+        x = long_column_scores(dtype=dtype)
+        got = logsumexp(x, axis=0)
+        expected = scipy.special.logsumexp(x.astype(np.float64), axis=0)
+        assert got.dtype == dtype
+        # About 13.9; a float32 running sum is off by about 1.4e-2, two
+        # float16 ulps.
+        rtol = {np.float16: F16_RTOL, np.float32: 1e-6}[dtype]
+        np.testing.assert_allclose(got, expected, rtol=rtol)
+
+    @pytest.mark.parametrize(
+        "keepdims", ["no", 1, 0, None, 1.0, np.array([True])]
+    )
+    def test_keepdims_must_be_a_bool(self, keepdims):
+        with pytest.raises(
+            ValueError,
+            match=r"^logsumexp: expected keepdims to be True or False, got "
+            r".* of type .*\. Pass keepdims=True or keepdims=False\.$",
+        ):
+            logsumexp(np.zeros((2, 3)), keepdims=keepdims)
+
+    def test_keepdims_accepts_numpy_bools(self):
+        x = random_scores(26, (2, 3))
+        np.testing.assert_array_equal(
+            logsumexp(x, keepdims=np.True_), logsumexp(x, keepdims=True)
+        )
+        assert logsumexp(x, keepdims=np.False_).shape == (2,)
+
     # -- properties ----------------------------------------------------
 
     @PROPERTY
@@ -1022,21 +1161,39 @@ class TestSoftmaxJacobian:
             softmax_jacobian(p)
 
     @pytest.mark.parametrize(
-        "p",
+        ("p", "got"),
         [
-            pytest.param([-0.5, 1.5], id="negative"),
-            pytest.param([np.nan, 1.0], id="nan"),
-            pytest.param([np.inf, 0.0], id="inf"),
+            pytest.param([-0.5, 1.5], "min -0.5 and max 1.5", id="negative"),
+            pytest.param([np.inf, 0.0], "min 0.0 and max inf", id="inf"),
         ],
     )
-    def test_not_finite_probabilities_raise(self, p):
+    def test_not_finite_probabilities_raise(self, p, got):
+        with pytest.raises(
+            ValueError,
+            match=rf"^softmax_jacobian: expected p to hold finite "
+            rf"probabilities >= 0, got {got}\. Pass softmax\(x\), not the "
+            rf"scores x\.$",
+        ):
+            softmax_jacobian(np.array(p))
+
+    @pytest.mark.parametrize("dtype", ALL_FLOATS)
+    def test_nan_probabilities_are_named_as_nan(self, dtype):
+        p = np.array([0.5, np.nan, 0.5, np.nan], dtype=dtype)
         with pytest.raises(
             ValueError,
             match=r"^softmax_jacobian: expected p to hold finite "
-            r"probabilities >= 0, got min .* and max .*\. Pass softmax\(x\), "
-            r"not the scores x",
+            r"probabilities >= 0, got NaN in 2 of 4 entries \(the first at "
+            r"index 1\)\. Pass softmax\(x\), not the scores x, and find "
+            r"where the NaN was produced; np\.isnan\(p\) locates it\.$",
         ):
-            softmax_jacobian(np.array(p))
+            softmax_jacobian(p)
+
+    @pytest.mark.parametrize("dtype", ALL_FLOATS)
+    def test_messages_print_plain_floats(self, dtype):
+        for p in ([-0.25, 1.25], [0.5, np.inf], [0.5, 0.6]):
+            with pytest.raises(ValueError) as info:
+                softmax_jacobian(np.array(p, dtype=dtype))
+            assert "np." not in str(info.value).split(". Pass")[0]
 
     @pytest.mark.parametrize(
         ("p", "dtype"),
@@ -1083,3 +1240,148 @@ class TestSoftmaxJacobian:
         np.testing.assert_allclose(
             jac.sum(axis=1), 0.0, atol=4 * x.size * np.finfo(float).eps
         )
+
+
+# Calls whose computation underflows, overflows or divides by zero on the
+# way to a correct result.
+ERROR_STATE_CALLS = [
+    pytest.param(softmax, [0.0, -1000.0], {}, id="softmax-underflow"),
+    pytest.param(log_softmax, [0.0, -1000.0], {}, id="log_softmax-underflow"),
+    pytest.param(logsumexp, [0.0, -1000.0], {}, id="logsumexp-underflow"),
+    pytest.param(softmax, [1e308, -1e308], {}, id="softmax-overflow"),
+    pytest.param(log_softmax, [1e308, -1e308], {}, id="log_softmax-overflow"),
+    pytest.param(logsumexp, [1e308, -1e308], {}, id="logsumexp-overflow"),
+    pytest.param(softmax, [0.0, -np.inf], {}, id="softmax-masked"),
+    pytest.param(log_softmax, [0.0, -np.inf], {}, id="log_softmax-masked"),
+    pytest.param(
+        logsumexp, [[-np.inf, -np.inf], [0.0, -745.0]], {}, id="lse-all-masked"
+    ),
+    pytest.param(logsumexp, np.zeros((2, 0)), {}, id="logsumexp-empty"),
+    pytest.param(
+        softmax, [0.0, -1.0, 2.0], {"temperature": 1e-300}, id="tiny-T"
+    ),
+    pytest.param(
+        log_softmax, [1e308, 0.0], {"temperature": 1e-300}, id="lsm-tiny-T"
+    ),
+    pytest.param(
+        softmax, [1e308, -1e308], {"temperature": 1e308}, id="huge-T"
+    ),
+    pytest.param(
+        softmax,
+        np.array([0.0, -60000.0, 65504.0], np.float16),
+        {"temperature": 1e39},
+        id="float16-huge-T",
+    ),
+    pytest.param(
+        log_softmax,
+        np.array([60000.0, -60000.0], np.float16),
+        {},
+        id="float16-below-range",
+    ),
+    pytest.param(
+        softmax,
+        np.array([0.0, -1.0, 0.0], np.float32),
+        {"temperature": 1e-40},
+        id="float32-tiny-T",
+    ),
+    pytest.param(
+        softmax, [3.0, -1000.0, 3.0], {"temperature": 0}, id="softmax-T0"
+    ),
+    pytest.param(
+        log_softmax, [3.0, -1e308, 3.0], {"temperature": 0}, id="lsm-T0"
+    ),
+    pytest.param(
+        softmax_jacobian, [1.0 - 1e-300, 1e-300], {}, id="jacobian-underflow"
+    ),
+]
+
+
+class TestFloatingPointErrorState:
+    """Results never depend on the caller's np.seterr / np.errstate."""
+
+    @pytest.mark.parametrize(("func", "x", "kwargs"), ERROR_STATE_CALLS)
+    def test_same_result_when_every_error_raises(self, func, x, kwargs):
+        x = np.asarray(x)
+        with np.errstate(all="ignore"):
+            expected = func(x, **kwargs)
+        before = np.geterr()
+        with np.errstate(all="raise"):
+            got = func(x, **kwargs)
+            assert np.geterr() == {key: "raise" for key in before}
+        np.testing.assert_array_equal(got, expected, strict=True)
+
+    def test_underflow_to_zero_is_not_an_error(self):
+        with np.errstate(all="raise"):
+            p = softmax(np.array([0.0, -1000.0]))
+        np.testing.assert_array_equal(p, [1.0, 0.0])
+
+    @pytest.mark.parametrize(
+        "func", [softmax, log_softmax, logsumexp, softmax_jacobian]
+    )
+    def test_nan_is_still_a_value_error(self, func):
+        with np.errstate(all="raise"), pytest.raises(ValueError, match="NaN"):
+            func(np.array([np.nan, 1.0]))
+
+
+FUNCTIONS = [
+    pytest.param(softmax, "x", id="softmax"),
+    pytest.param(log_softmax, "x", id="log_softmax"),
+    pytest.param(logsumexp, "x", id="logsumexp"),
+    pytest.param(softmax_jacobian, "p", id="softmax_jacobian"),
+]
+
+
+class TestInputConversion:
+    """Masked arrays, ragged lists and huge integers, in every function."""
+
+    @pytest.mark.parametrize(("func", "name"), FUNCTIONS)
+    @pytest.mark.parametrize("mask", [[False, True], [False, False]])
+    def test_masked_array_raises(self, func, name, mask):
+        x = np.ma.array([0.5, 0.5], mask=mask)
+        with pytest.raises(
+            ValueError,
+            match=rf"^{func.__name__}: expected {name} to be a plain array, "
+            rf"got a masked array \(np\.ma\.MaskedArray\), whose mask "
+            rf"{func.__name__} would silently ignore\. For scores, mark "
+            rf"masked entries with -inf instead: pass "
+            rf"np\.ma\.filled\({name}, -np\.inf\)",
+        ):
+            func(x)
+
+    def test_filled_masked_array_gives_zero_weight(self):
+        # The fix the message suggests works.
+        x = np.ma.array([1.0, 5.0, 2.0], mask=[False, True, False])
+        p = softmax(np.ma.filled(x, -np.inf))
+        pair = scipy.special.softmax([1.0, 2.0])
+        np.testing.assert_allclose(p, [pair[0], 0.0, pair[1]], rtol=1e-15)
+
+    @pytest.mark.parametrize(("func", "name"), FUNCTIONS)
+    @pytest.mark.parametrize(
+        "x", [[[0.5, 0.5], [1.0]], [0.5, [0.5]]], ids=["rows", "mixed"]
+    )
+    def test_ragged_list_raises(self, func, name, x):
+        with pytest.raises(
+            ValueError,
+            match=rf"^{func.__name__}: expected {name} to be array_like with "
+            rf"a regular shape \(nested lists all of one length\), got a "
+            rf"list that NumPy cannot turn into an array: .*Pad or trim the "
+            rf"rows to one length, or call {func.__name__} on each row "
+            rf"separately\.$",
+        ):
+            func(x)
+
+    @pytest.mark.parametrize(("func", "name"), FUNCTIONS)
+    @pytest.mark.parametrize("big", [10**400, -(10**400)], ids=["+", "-"])
+    def test_integers_beyond_float_raise(self, func, name, big):
+        with pytest.raises(
+            ValueError,
+            match=rf"^{func.__name__}: expected {name} to hold numbers that "
+            rf"fit in a float \(magnitude at most 1\.798e\+308\), got "
+            rf"numbers too large to convert to float",
+        ):
+            func([big, 0])
+
+    def test_large_integers_within_float_keep_the_old_message(self):
+        # Beyond int64 but within float64: still dtype object, as before.
+        with pytest.raises(ValueError, match=r"got an array of dtype object"):
+            softmax([2**70, 0])
