@@ -12,6 +12,7 @@ from numpy.exceptions import AxisError
 
 __all__ = [
     "as_float_array",
+    "check_float_dtype",
     "as_generator",
     "check_axis",
     "check_bool",
@@ -161,3 +162,21 @@ def as_generator(rng, func):
         f"rng=np.random.default_rng(0); the legacy np.random.RandomState is "
         f"not accepted."
     )
+
+
+def check_float_dtype(dtype, func):
+    """Return ``dtype`` as float32 or float64, or raise ``ValueError``.
+
+    Models with parameters work in one of these two: float64 for gradient
+    checks, float32 for speed.
+    """
+    try:
+        name = np.dtype(dtype).name if dtype is not None else None
+    except TypeError:
+        name = None
+    if name not in ("float32", "float64"):
+        raise ValueError(
+            f"{func}: expected dtype float32 or float64, got {dtype!r}. "
+            f"Pass dtype=np.float64 (for gradient checks) or np.float32."
+        )
+    return np.dtype(name)

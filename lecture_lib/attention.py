@@ -33,7 +33,13 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, as_generator, check_axis, work_dtype
+from ._checks import (
+    as_float_array,
+    as_generator,
+    check_axis,
+    check_float_dtype,
+    work_dtype,
+)
 from .softmax import softmax
 
 __all__ = [
@@ -789,17 +795,7 @@ class MultiHeadAttention:
                 f"{self.d_model} and n_heads={self.n_heads}. Pick n_heads "
                 f"among the divisors of d_model: {divisors}."
             )
-        try:
-            name = np.dtype(dtype).name if dtype is not None else None
-        except TypeError:
-            name = None
-        if name not in ("float32", "float64"):
-            raise ValueError(
-                f"{func}: expected dtype float32 or float64, got {dtype!r}. "
-                f"Pass dtype=np.float64 (for gradient checks) or "
-                f"np.float32."
-            )
-        self.dtype = np.dtype(name)
+        self.dtype = check_float_dtype(dtype, func)
         gen = as_generator(rng, func)
         limit = math.sqrt(6.0 / (2 * self.d_model))  # Glorot uniform
         shape = (self.d_model, self.d_model)

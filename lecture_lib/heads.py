@@ -19,7 +19,12 @@ import numbers
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._checks import as_float_array, as_generator, work_dtype
+from ._checks import (
+    as_float_array,
+    as_generator,
+    check_float_dtype,
+    work_dtype,
+)
 from .softmax import log_softmax, softmax
 
 __all__ = [
@@ -460,17 +465,7 @@ class MLPSoftmaxHead:
                 f"{activation!r}."
             )
         self.activation = activation
-        try:
-            name = np.dtype(dtype).name if dtype is not None else None
-        except TypeError:
-            name = None
-        if name not in ("float32", "float64"):
-            raise ValueError(
-                f"{func}: expected dtype float32 or float64, got {dtype!r}. "
-                f"Pass dtype=np.float64 (for gradient checks) or "
-                f"np.float32."
-            )
-        self.dtype = np.dtype(name)
+        self.dtype = check_float_dtype(dtype, func)
         gen = as_generator(rng, func)
 
         self._params = {}
