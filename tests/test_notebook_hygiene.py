@@ -14,7 +14,7 @@ NOTEBOOKS = sorted(
     if ".ipynb_checkpoints" not in p.parts
 )
 MACHINE = re.compile(
-    r"(/home/|/root/|/tmp/|/work/|/Users/|[A-Z]:\\\\|site-packages"
+    r"(/(home|root|tmp|work|Users)/|[A-Z]:\\\\|site-packages"
     r"|0x[0-9a-fA-F]{6,}|\b\d+(\.\d+)? ?(ms|µs|us) ±)"
 )
 
