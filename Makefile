@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # nbgrader calls `alembic` from PATH; the course kernels come from the venv.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: demo test lint lab venv clean
+.PHONY: demo test bench lint lab venv clean
 
 venv: $(STAMP)
 
@@ -23,9 +23,14 @@ demo: $(STAMP)
 test: $(STAMP) lint
 	$(RUN) $(BIN)/python -m pytest
 
+# Ratios against np.exp, scipy and torch (install torch for its rows:
+# .venv/bin/pip install -e ".[bench]").
+bench: $(STAMP)
+	$(RUN) $(BIN)/python benchmarks/bench.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check lecture_lib course_tools tests
+	$(BIN)/ruff format --check lecture_lib course_tools tests benchmarks
 
 # Jupyter refuses to run as root (containers often are) unless told.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)

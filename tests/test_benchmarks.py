@@ -1,0 +1,28 @@
+"""The benchmark script runs and prints a ratio for every row.
+
+Nothing here is timed: the speed goals live in `make bench`'s output.
+"""
+
+import re
+import sys
+
+from tests.helpers import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import bench  # noqa: E402
+
+
+def test_quick_run_prints_every_row(capsys):
+    assert bench.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for name in (
+        "softmax float32 axis=-1",
+        "logsumexp float64 axis=0",
+        "attention causal",
+        "cross-entropy fwd+bwd",
+    ):
+        assert name in out
+    ratios = re.findall(r"(np\.exp|scipy|torch): +(\d+\.\d+)x", out)
+    assert ratios and all(float(r) > 0 for _, r in ratios)
+    errors = [float(e) for e in re.findall(r"float64 scipy (\S+)", out)]
+    assert errors and max(errors) < 1e-5, "accuracy lost in float32"
