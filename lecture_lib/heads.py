@@ -136,6 +136,15 @@ def _targets(labels, n, a, dtype):
 # -- loss ----------------------------------------------------------------
 
 
+def _check_loss_args(logits, labels, label_smoothing, reduction, func):
+    """Validate the arguments shared by the loss and its gradient."""
+    z = _check_logits(logits, func)
+    batch, n = z.shape
+    y = _check_labels(labels, batch, n, func)
+    a = _check_smoothing(label_smoothing, func)
+    return z, y, a, _check_reduction(reduction, func)
+
+
 def cross_entropy(logits, labels, label_smoothing=0.0, reduction="mean"):
     """Cross-entropy of softmax probabilities, from the logits.
 
@@ -199,11 +208,10 @@ def cross_entropy(logits, labels, label_smoothing=0.0, reduction="mean"):
     0.8691
     """
     func = "cross_entropy"
-    z = _check_logits(logits, func)
+    z, y, a, reduction = _check_loss_args(
+        logits, labels, label_smoothing, reduction, func
+    )
     batch, n = z.shape
-    y = _check_labels(labels, batch, n, func)
-    a = _check_smoothing(label_smoothing, func)
-    reduction = _check_reduction(reduction, func)
 
     wd = work_dtype(z.dtype)
     log_p = log_softmax(z.astype(wd, copy=False), axis=-1)
@@ -268,11 +276,10 @@ def cross_entropy_grad(logits, labels, label_smoothing=0.0, reduction="mean"):
     array([[-0.5,  0.5]])
     """
     func = "cross_entropy_grad"
-    z = _check_logits(logits, func)
+    z, y, a, reduction = _check_loss_args(
+        logits, labels, label_smoothing, reduction, func
+    )
     batch, n = z.shape
-    y = _check_labels(labels, batch, n, func)
-    a = _check_smoothing(label_smoothing, func)
-    reduction = _check_reduction(reduction, func)
 
     wd = work_dtype(z.dtype)
     grad = softmax(z.astype(wd, copy=False), axis=-1)
