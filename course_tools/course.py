@@ -79,12 +79,20 @@ class Course:
     cell_timeout : int or None
         Seconds a cell of a student notebook may run. ``None`` keeps the
         config's.
+    unsafe : bool
+        Run student code without the sandbox (only when bubblewrap is
+        missing and the instructor asked for it).
+    slot : int
+        The worker number of this process when grading in parallel; it
+        picks the sandbox's user.
     """
 
     root: Path
     workspace: Path | None = None
     release: Path | None = None
     cell_timeout: int | None = None
+    unsafe: bool = False
+    slot: int = 0
 
     def __post_init__(self):
         self.root = Path(self.root).resolve()
@@ -122,7 +130,53 @@ class Course:
                 f"seconds and was stopped; look for a loop that never ends"
             ],
         }
+        self._autograde_pipeline(cfg, limit)
         return cfg
+
+    def _autograde_pipeline(self, cfg, limit):
+        """Sandboxed kernels and out-of-kernel tests, set in code.
+
+        The pipeline is not in ``nbgrader_config.py`` on purpose: a broken
+        config file must stop grading (``config()`` raises), never fall
+        back to nbgrader's unsandboxed default.
+        """
+        from nbconvert.preprocessors import ClearMetadataPreprocessor
+        from nbgrader.preprocessors import (
+            AssignLatePenalties,
+            CheckCellMetadata,
+            IgnorePattern,
+            LimitOutput,
+            SaveAutoGrades,
+        )
+
+        import lecture_lib
+
+        from . import preprocessors as pp
+
+        cfg.Autograde.autograde_preprocessors = [
+            pp.SourceDirectory,
+            pp.StripHiddenTests,
+            pp.SandboxedExecute,
+            IgnorePattern,
+            pp.OutOfKernelTests,
+            ClearMetadataPreprocessor,
+            LimitOutput,
+            SaveAutoGrades,
+            AssignLatePenalties,
+            CheckCellMetadata,
+        ]
+        source = cfg.CourseDirectory.get("source_directory", "source")
+        cfg.SourceDirectory.source_dir = str((self.root / source).resolve())
+        safe = not self.unsafe
+        for section in ("SandboxedExecute", "OutOfKernelTests"):
+            cfg[section].use_sandbox = safe
+        cfg.SandboxKernelManager.use_sandbox = safe
+        cfg.SandboxKernelManager.slot = self.slot
+        cfg.OutOfKernelTests.slot = self.slot
+        cfg.OutOfKernelTests.cell_timeout = float(limit)
+        cfg.SandboxKernelManager.read_only = [
+            str(Path(lecture_lib.__file__).parent)
+        ]
 
     def _dir(self, trait):
         value = getattr(self.config().CourseDirectory, trait)

@@ -19,6 +19,7 @@ import nbformat
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from . import preprocessors
 from .course import CourseError
 
 log = logging.getLogger("course")
@@ -35,10 +36,14 @@ __all__ = [
 ]
 
 #: Exceptions that mean "the answer is wrong or missing", not "it crashed".
-EXPECTED_FAILURES = {"AssertionError", "NotImplementedError"}
-#: What a cell that ran past the time limit shows: the interrupt that
-#: stopped it and nbgrader's own note.
-TIMEOUT_NAMES = {"CellTimeoutError", "KeyboardInterrupt"}
+EXPECTED_FAILURES = {
+    "AssertionError",
+    "NotImplementedError",
+    "HiddenTestFailed",
+}
+#: What a cell that ran past the time limit shows (in the kernel, or when
+#: the out-of-kernel tests called the answer).
+TIMEOUT_NAMES = {*preprocessors.TIMEOUT_NAMES, "AnswerTimeout"}
 #: Text nbgrader puts at the top of a test cell it had to restore.
 RESTORED_MARK = "was missing from the submission"
 
