@@ -27,11 +27,25 @@ def _positive_int(text):
     return value
 
 
+def _workers(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number of worker processes > 0, got {text!r}"
+        )
+    return value
+
+
 def _course(args, **overrides):
     root = Path(args.course_dir) if args.course_dir else find_course_root()
     timeout = getattr(args, "cell_timeout", None)
     if args.grading_dir:
         overrides.setdefault("workspace", Path(args.grading_dir))
+    if getattr(args, "unsafe", False):
+        overrides["unsafe"] = True
     return Course(root, cell_timeout=timeout, **overrides)
 
 
@@ -50,9 +64,22 @@ def cmd_autograde(args):
     course = _course(args)
     if args.submissions:
         collect_submissions(course, args.submissions, args.assignment)
-    results = autograde(
-        course, args.assignment, args.students or None, progress=not args.quiet
-    )
+    try:
+        results = autograde(
+            course,
+            args.assignment,
+            args.students or None,
+            progress=not args.quiet,
+            workers=args.workers,
+            force=args.force,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\ninterrupted: grades finished so far are kept; run the same "
+            "command again to grade the rest.",
+            file=sys.stderr,
+        )
+        return 130
     print(format_table(results))
     failed = [r for r in results if r.status == "failed"]
     if failed:
@@ -62,6 +89,30 @@ def cmd_autograde(args):
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def cmd_gradebook(args):
+    from .grading import backup_gradebook, restore_gradebook
+
+    course = _course(args)
+    if args.action == "backup":
+        path = backup_gradebook(course, args.file)
+        if path is None:
+            raise CourseError(
+                f"there is no gradebook at {course.db_path} to back up yet."
+            )
+        print(f"gradebook backed up to {path}")
+    else:
+        if not args.file:
+            raise CourseError(
+                "restore needs the backup to restore, e.g. `course gradebook "
+                "restore grading/backups/gradebook-<date>.db`."
+            )
+        previous = restore_gradebook(course, args.file)
+        print(f"gradebook restored from {args.file}")
+        if previous:
+            print(f"the gradebook it replaced is kept at {previous}")
     return 0
 
 
@@ -170,10 +221,13 @@ def build_parser():
         parents=[common, timed],
         help="grade the submissions of an assignment",
         description="Run every submitted notebook of ASSIGNMENT in a "
-        "fresh kernel, restore the test cells, run the hidden tests and "
-        "record the scores in the gradebook. Submissions live in "
+        "fresh, sandboxed kernel with its test cells restored, run every "
+        "test again (hidden ones included) outside the student's kernel, "
+        "and record the scores in the gradebook. Submissions live in "
         "grading/submitted/<student>/<assignment>/. Exits with status 1 "
-        "when a submission could not be graded (the table says why).",
+        "when a submission could not be graded (the table says why), 2 "
+        "on a problem with the course or the sandbox, 130 when "
+        "interrupted.",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument(
@@ -187,7 +241,47 @@ def build_parser():
         metavar="STUDENT",
         help="grade only these students",
     )
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="submissions graded side by side (default: one per CPU core)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="grade every submission again, including those graded before "
+        "and unchanged since (by default they are kept, so an interrupted "
+        "run resumes where it stopped)",
+    )
+    p.add_argument(
+        "--unsafe",
+        action="store_true",
+        help="run student code without the bubblewrap sandbox when it is "
+        "not available; student code then runs with your rights and can "
+        "read or change the gradebook, solutions and other submissions",
+    )
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser(
+        "gradebook",
+        parents=[common],
+        help="back up or restore the gradebook",
+        description="Back up the gradebook (a consistent copy, safe while "
+        "grading runs) or restore it from a backup. `course autograde` "
+        "backs it up to grading/backups/ before every run and keeps the "
+        "last 10. A restore checks the backup first and keeps the "
+        "gradebook it replaces.",
+    )
+    p.add_argument("action", choices=["backup", "restore"])
+    p.add_argument(
+        "file",
+        nargs="?",
+        metavar="FILE",
+        help="backup: where to write (default: grading/backups/"
+        "gradebook-<date>.db); restore: the backup to restore",
+    )
+    p.set_defaults(func=cmd_gradebook)
 
     p = sub.add_parser(
         "feedback",

@@ -10,6 +10,8 @@ from traitlets.config import Config, PyFileConfigLoader
 CONFIG_FILE = "nbgrader_config.py"
 #: nbgrader's per-cell limit when the config sets none.
 DEFAULT_CELL_TIMEOUT = 30
+#: Seconds a gradebook writer waits for another one to finish.
+SQLITE_LOCK_TIMEOUT = 60
 BLAS_THREAD_VARIABLES = (
     "OPENBLAS_NUM_THREADS",
     "OMP_NUM_THREADS",
@@ -131,6 +133,11 @@ class Course:
             ],
         }
         self._autograde_pipeline(cfg, limit)
+        # Workers grading side by side write to one SQLite gradebook: let
+        # a writer wait for the lock instead of failing at once.
+        url = cd.get("db_url", "")
+        if url.startswith("sqlite:///") and "?" not in url:
+            cd.db_url = f"{url}?timeout={SQLITE_LOCK_TIMEOUT}"
         return cfg
 
     def _autograde_pipeline(self, cfg, limit):
@@ -206,6 +213,7 @@ class Course:
     def db_path(self):
         url = self.config().CourseDirectory.db_url
         prefix = "sqlite:///"
+        url = url.split("?")[0]
         if not url.startswith(prefix):
             raise CourseError(
                 f"only sqlite gradebooks are supported, got db_url={url!r}; "

@@ -7,12 +7,22 @@ why a student scored 0 (a blank notebook, an error, a time-out) rather
 than a bare number.
 """
 
+import contextlib
 import csv
+import ctypes
+import hashlib
 import json
 import logging
+import multiprocessing
+import os
 import re
 import shutil
-from dataclasses import dataclass, field
+import signal
+import sqlite3
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -27,11 +37,14 @@ log = logging.getLogger("course")
 __all__ = [
     "GradeResult",
     "autograde",
+    "backup_gradebook",
+    "cell_scores",
     "collect_submissions",
     "export_grades",
     "format_table",
     "generate_feedback",
     "release",
+    "restore_gradebook",
     "submitted_students",
 ]
 
@@ -233,12 +246,18 @@ def _record(course, assignment, student, **fields):
     data = _outcome(course, assignment, student)
     data.update(fields)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, sort_keys=True))
+    # Write, then rename: a crash leaves the old record or the new one.
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(partial, path)
 
 
 def _outcome(course, assignment, student):
     path = _outcome_path(course, assignment, student)
-    return json.loads(path.read_text()) if path.is_file() else {}
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        return {"status": "failed", "message": "its outcome record is damaged"}
 
 
 #: What nbgrader's log says, and what to tell the instructor instead.
@@ -341,7 +360,7 @@ def _result_from_gradebook(course, assignment, student):
     outcome = _outcome(course, assignment, student)
     with _gradebook(course) as gb:
         max_score = gb.find_assignment(assignment).max_score
-        if outcome.get("status") == "failed":
+        if outcome.get("status") in ("failed", "grading"):
             return GradeResult(
                 assignment,
                 student,
@@ -369,19 +388,76 @@ def _result_from_gradebook(course, assignment, student):
     )
 
 
-def autograde(course, assignment, students=None, progress=True):
+def cell_scores(course, assignment, student):
+    """Points of each autograded test cell of one submission.
+
+    Returns
+    -------
+    dict
+        grade_id -> score (float), for every graded cell of the
+        assignment's notebooks; empty when the submission has no grades.
+    """
+    from nbgrader.api import MissingEntry
+
+    with _gradebook(course) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return {}
+        return {
+            grade.name: float(grade.score)
+            for nb in sub.notebooks
+            for grade in nb.grades
+        }
+
+
+def autograde(
+    course,
+    assignment,
+    students=None,
+    progress=True,
+    workers=None,
+    force=False,
+):
     """Autograde every submission of ``assignment`` (or only ``students``).
 
-    One student's failure never stops the class: a submission nbgrader
-    cannot grade is reported with status ``failed`` and the reason.
+    Submissions are graded side by side by ``workers`` processes, each
+    running student code in its own sandbox. One student's failure never
+    stops the class: a submission that cannot be graded is reported with
+    status ``failed`` and the reason. The gradebook is backed up first
+    (see :func:`backup_gradebook`).
+
+    A submission graded before, unchanged since, with the same source
+    notebook and settings, is not graded again unless ``force`` is set:
+    an interrupted run picks up where it stopped, and a second run
+    changes nothing.
+
+    Parameters
+    ----------
+    workers : int or None
+        Processes grading at once; None uses one per CPU core.
+    force : bool
+        Grade every submission again, even unchanged ones.
 
     Returns
     -------
     list of GradeResult
-        One per student, in the order graded.
+        One per student, in the order of ``students`` (or by name).
+
+    Raises
+    ------
+    CourseError
+        If the assignment is unknown or not released, or student code
+        cannot be sandboxed here and ``course.unsafe`` is not set.
     """
+    from .sandbox import require
+
     course.check_assignment(assignment)
-    api = course.api()
+    if not require(course.unsafe):
+        log.warning(
+            "grading WITHOUT a sandbox (--unsafe): student code runs with "
+            "your rights"
+        )
     with _gradebook(course) as gb:
         known = {a.name for a in gb.assignments}
     if assignment not in known:
@@ -389,33 +465,182 @@ def autograde(course, assignment, students=None, progress=True):
             f"{assignment!r} is not in the gradebook yet; release it first "
             f"with `course release {assignment}`."
         )
-    students = students or submitted_students(course, assignment)
-    results = []
+    students = list(students or submitted_students(course, assignment))
+    backup_gradebook(course, keep=BACKUPS_KEPT)
+    logs = course.grading_dir / "logs" / assignment
+    logs.mkdir(parents=True, exist_ok=True)
+    results, todo = {}, []
+    for student in students:
+        if not force and _up_to_date(course, assignment, student):
+            results[student] = _result_from_gradebook(
+                course, assignment, student
+            )
+            log.info(
+                "%s %s: unchanged since graded, kept", assignment, student
+            )
+        else:
+            todo.append(student)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
     bar = tqdm(
-        students,
+        total=len(todo),
         desc=f"autograde {assignment}",
         unit="student",
         disable=None if progress else True,
     )
-    logs = course.grading_dir / "logs" / assignment
-    logs.mkdir(parents=True, exist_ok=True)
-    with logging_redirect_tqdm():
-        for student in bar:
-            result = _grade_one(course, api, assignment, student, logs)
-            results.append(result)
+    with logging_redirect_tqdm(), bar:
+        for result in _grade_all(course, assignment, todo, workers):
+            results[result.student] = result
             _log_result(result)
-    return results
+            bar.update(1)
+    return [results[s] for s in students]
+
+
+#: Automatic gradebook backups kept before each autograde run.
+BACKUPS_KEPT = 10
+
+
+def _grade_all(course, assignment, students, workers):
+    """Yield each student's result as soon as it is known."""
+    if workers == 1 or len(students) <= 1:
+        api = course.api()
+        logs = course.grading_dir / "logs" / assignment
+        for student in students:
+            yield _grade_one(course, api, assignment, student, logs)
+        return
+    context = multiprocessing.get_context("spawn")
+    slots = context.Queue()
+    for slot in range(workers):
+        slots.put(slot)
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(slots,),
+    )
+    try:
+        futures = {
+            pool.submit(_grade_in_worker, course, assignment, s): s
+            for s in students
+        }
+        for future in as_completed(futures):
+            student = futures[future]
+            try:
+                yield future.result()
+            except Exception as err:  # noqa: BLE001 - a worker died
+                message = f"the grading worker stopped: {type(err).__name__}"
+                _record(
+                    course,
+                    assignment,
+                    student,
+                    status="failed",
+                    message=message,
+                )
+                yield _result_from_gradebook(course, assignment, student)
+    except BaseException:
+        # Interrupted (Ctrl-C): stop the workers now. A submission they
+        # were grading keeps the status "grading" and is graded again by
+        # the next run; finished ones are kept.
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+_WORKER = {}
+
+
+def _start_worker(slots):
+    """Set up a grading worker: its slot, and no Ctrl-C of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+    _WORKER["slot"] = slots.get()
+    logging.getLogger().setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*not in session")
+    warnings.filterwarnings("ignore", message="Cell is missing an id")
+
+
+def _die_with_parent():
+    """Have Linux kill this worker when the grader dies (even by SIGKILL).
+
+    An orphaned worker would go on grading and writing to the gradebook
+    while the next run grades the same students.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: nothing to do
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+#: Linux prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _grade_in_worker(course, assignment, student):
+    course = replace(course, slot=_WORKER.get("slot", 0))
+    api = _WORKER.get("api")
+    if api is None:
+        api = _WORKER["api"] = course.api()
+    logs = course.grading_dir / "logs" / assignment
+    return _grade_one(course, api, assignment, student, logs)
+
+
+def _fingerprint(course, assignment, student):
+    """A digest of everything that decides a submission's grade."""
+    digest = hashlib.sha256()
+    folder = course.submitted_dir / student / assignment
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + b"\0")
+            digest.update(path.read_bytes())
+    for path in sorted((course.source_dir / assignment).glob("*.ipynb")):
+        digest.update(path.read_bytes())
+    settings = (course.config().Execute.get("timeout"), course.unsafe)
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()
+
+
+def _up_to_date(course, assignment, student):
+    outcome = _outcome(course, assignment, student)
+    if outcome.get("status") != "graded":
+        return False
+    if not (course.autograded_dir / student / assignment).is_dir():
+        return False
+    return outcome.get("fingerprint") == _fingerprint(
+        course, assignment, student
+    )
 
 
 def _grade_one(course, api, assignment, student, logs):
     """Autograde one submission; whatever happens, return its result."""
     log_file = logs / f"{student}.log"
     try:
+        fingerprint = _fingerprint(course, assignment, student)
+        # Until this run ends, the submission counts as not graded: an
+        # interruption here must never leave an old score standing.
+        _record(
+            course,
+            assignment,
+            student,
+            status="grading",
+            message="grading was interrupted; run `course autograde` again",
+            fingerprint="",
+        )
         outcome = api.autograde(assignment, student, force=True, create=True)
         text = (outcome.get("log") or "") + (outcome.get("error") or "")
         log_file.write_text(text)
         if outcome.get("success", False):
-            _record(course, assignment, student, status="graded", message="")
+            _record(
+                course,
+                assignment,
+                student,
+                status="graded",
+                message="",
+                fingerprint=fingerprint,
+            )
         else:
             reason = _failure_reason(course, assignment, text)
             _record(
@@ -433,9 +658,12 @@ def _grade_one(course, api, assignment, student, logs):
             f"(log: {_shown(course, log_file)})"
         )
         _record(course, assignment, student, status="failed", message=message)
-        return GradeResult(
-            assignment, student, "failed", None, 0.0, message=message
-        )
+        try:
+            return _result_from_gradebook(course, assignment, student)
+        except Exception:  # noqa: BLE001 - the gradebook itself is the problem
+            return GradeResult(
+                assignment, student, "failed", None, 0.0, message=message
+            )
 
 
 def _log_result(result):
@@ -590,3 +818,122 @@ def format_table(results, notes=None):
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+# -- gradebook backups -------------------------------------------------------
+
+#: Tables every nbgrader gradebook has; a file without them is not one.
+GRADEBOOK_TABLES = {"assignment", "student", "submitted_assignment", "grade"}
+
+
+def _check_gradebook_file(path):
+    """Raise ``CourseError`` unless ``path`` is a sound nbgrader gradebook."""
+    path = Path(path)
+    if not path.is_file():
+        raise CourseError(f"no gradebook file at {path}")
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        ) as db:
+            check = db.execute("PRAGMA integrity_check").fetchone()[0]
+            tables = {
+                row[0]
+                for row in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type='table'"
+                )
+            }
+    except sqlite3.DatabaseError as err:
+        raise CourseError(
+            f"{path} is not a readable SQLite database ({err}); pick "
+            f"another backup."
+        ) from err
+    if check != "ok":
+        raise CourseError(f"{path} is damaged: {check}; pick another backup.")
+    missing = GRADEBOOK_TABLES - tables
+    if missing:
+        raise CourseError(
+            f"{path} is not an nbgrader gradebook: it lacks the tables "
+            f"{sorted(missing)}."
+        )
+
+
+def _copy_database(source, target):
+    """Copy an SQLite database consistently, even while it is in use."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(partial)) as dst,
+    ):
+        src.backup(dst)
+    os.replace(partial, target)
+
+
+def backup_gradebook(course, path=None, keep=None):
+    """Copy the gradebook to ``path`` or to ``<grading>/backups/``.
+
+    Parameters
+    ----------
+    path : path or None
+        Where to write the copy; None picks a time-stamped name in the
+        backups folder.
+    keep : int or None
+        Keep only this many time-stamped backups (the oldest go).
+
+    Returns
+    -------
+    Path or None
+        The backup written, or None when there is no gradebook yet.
+    """
+    if not course.db_path.is_file():
+        return None
+    folder = course.grading_dir / "backups"
+    if path is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"gradebook-{stamp}.db"
+        n = 1
+        while path.exists():
+            n += 1
+            path = folder / f"gradebook-{stamp}-{n}.db"
+    path = Path(path)
+    if path.is_dir():
+        raise CourseError(
+            f"{path} is a folder; give a file name, e.g. "
+            f"{path / 'gradebook.db'}"
+        )
+    try:
+        _copy_database(course.db_path, path)
+    except sqlite3.DatabaseError as err:
+        # A damaged gradebook is still worth keeping as it is.
+        log.warning(
+            "the gradebook is not a sound database (%s); copying its bytes",
+            err,
+        )
+        shutil.copyfile(course.db_path, path)
+    if keep:
+        old = sorted(folder.glob("gradebook-*.db"))[:-keep]
+        for stale in old:
+            stale.unlink()
+    log.info("gradebook backed up to %s", _shown(course, path))
+    return path
+
+
+def restore_gradebook(course, path):
+    """Replace the gradebook with the backup at ``path``.
+
+    The backup is checked first (an SQLite file that passes its integrity
+    check and has nbgrader's tables); the current gradebook is itself
+    backed up before it is replaced, so a restore can be undone.
+
+    Returns
+    -------
+    Path or None
+        The backup of the gradebook that was replaced.
+    """
+    _check_gradebook_file(path)
+    previous = backup_gradebook(course)
+    _copy_database(path, course.db_path)
+    log.info("gradebook restored from %s", path)
+    return previous

@@ -10,7 +10,15 @@ from course_tools.course import Course, CourseError, find_course_root
 from course_tools.grading import release
 from tests.helpers import ROOT
 
-COMMANDS = ["release", "autograde", "feedback", "export", "execute", "demo"]
+COMMANDS = [
+    "release",
+    "autograde",
+    "gradebook",
+    "feedback",
+    "export",
+    "execute",
+    "demo",
+]
 
 
 def test_help_lists_every_command(capsys):

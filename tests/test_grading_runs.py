@@ -1,0 +1,265 @@
+"""Grading runs: parallel equals serial, reruns, interruptions, backups."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from course_tools import sandbox
+from course_tools.cli import main
+from course_tools.course import Course, CourseError
+from course_tools.grading import (
+    autograde,
+    backup_gradebook,
+    cell_scores,
+    collect_submissions,
+    export_grades,
+    release,
+    restore_gradebook,
+)
+from tests.helpers import ROOT, require_sandbox
+
+SAMPLE = ROOT / "sample_class" / "submitted"
+ASSIGNMENT = "selection"
+
+
+def _course(workspace, **kwargs):
+    course = Course(
+        ROOT,
+        workspace=workspace,
+        release=workspace / "release",
+        cell_timeout=5,
+        **kwargs,
+    )
+    release(course, [ASSIGNMENT])
+    collect_submissions(course, SAMPLE, ASSIGNMENT)
+    return course
+
+
+def _snapshot(course, results):
+    return {
+        r.student: (
+            r.status,
+            r.score,
+            tuple(r.flags),
+            tuple(sorted(cell_scores(course, ASSIGNMENT, r.student).items())),
+        )
+        for r in results
+    }
+
+
+@pytest.fixture(scope="module")
+def serial_and_parallel(tmp_path_factory):
+    require_sandbox()
+    serial = _course(tmp_path_factory.mktemp("serial"))
+    parallel = _course(tmp_path_factory.mktemp("parallel"))
+    first = autograde(serial, ASSIGNMENT, progress=False, workers=1)
+    second = autograde(parallel, ASSIGNMENT, progress=False, workers=2)
+    return serial, first, parallel, second
+
+
+def test_parallel_grading_gives_the_serial_scores(serial_and_parallel):
+    serial, first, parallel, second = serial_and_parallel
+    assert [r.student for r in first] == [r.student for r in second]
+    assert _snapshot(serial, first) == _snapshot(parallel, second)
+    assert {r.status for r in second} == {"graded"}
+    assert len({r.score for r in second}) > 2, "expected a spread of scores"
+
+
+def test_a_second_run_keeps_every_grade(serial_and_parallel, caplog):
+    _, _, parallel, second = serial_and_parallel
+    before = _snapshot(parallel, second)
+    caplog.set_level("INFO", logger="course")
+    again = autograde(parallel, ASSIGNMENT, progress=False, workers=2)
+    assert _snapshot(parallel, again) == before
+    kept = [r for r in caplog.records if "unchanged since graded" in r.message]
+    assert len(kept) == len(second), "nothing should be graded twice"
+
+
+def test_forced_regrading_gives_the_same_grades(serial_and_parallel):
+    serial, first, _, _ = serial_and_parallel
+    subset = [r.student for r in first[:3]]
+    again = autograde(
+        serial, ASSIGNMENT, subset, progress=False, workers=1, force=True
+    )
+    assert _snapshot(serial, again) == {
+        k: v for k, v in _snapshot(serial, first).items() if k in subset
+    }
+
+
+def test_a_changed_submission_is_graded_again(tmp_path):
+    require_sandbox()
+    course = _course(tmp_path)
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    path = course.submitted_dir / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    blank = SAMPLE / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+    path.write_bytes(blank.read_bytes())
+    (result,) = autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert result.score == 0 and "blank" in result.flags
+
+
+def test_every_run_backs_up_the_gradebook_and_keeps_ten(tmp_path):
+    require_sandbox()
+    course = _course(tmp_path)
+    for _ in range(12):
+        autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    backups = sorted((course.grading_dir / "backups").glob("gradebook-*.db"))
+    assert len(backups) == 10
+
+
+def test_backup_and_restore_bring_grades_back(tmp_path):
+    require_sandbox()
+    course = _course(tmp_path)
+    (graded,) = autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    saved = backup_gradebook(course, tmp_path / "saved.db")
+    course.db_path.write_bytes(b"overwritten by accident")
+    previous = restore_gradebook(course, saved)
+    assert previous.is_file(), "the replaced gradebook must be kept"
+    (_, results) = export_grades(course, tmp_path / "grades.csv")
+    alice = [r for r in results if r.student == "alice"]
+    assert alice[0].score == graded.score == 6
+
+
+def test_restore_refuses_a_file_that_is_not_a_gradebook(tmp_path):
+    require_sandbox()
+    course = _course(tmp_path)
+    before = course.db_path.read_bytes()
+    junk = tmp_path / "junk.db"
+    junk.write_text("not a database")
+    with pytest.raises(CourseError, match="not a readable SQLite"):
+        restore_gradebook(course, junk)
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(CourseError, match="not an nbgrader gradebook"):
+        restore_gradebook(course, other)
+    assert course.db_path.read_bytes() == before
+
+
+def test_gradebook_command_backs_up_and_restores(tmp_path, capsys):
+    require_sandbox()
+    course = _course(tmp_path)
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
+    target = tmp_path / "copy.db"
+    assert main(["gradebook", "backup", str(target), *common]) == 0
+    assert target.is_file()
+    assert main(["gradebook", "restore", str(target), *common]) == 0
+    assert "restored" in capsys.readouterr().out
+    assert main(["gradebook", "restore", *common]) == 2
+    assert "needs the backup" in capsys.readouterr().err
+    assert course.db_path.is_file()
+
+
+def test_grading_refuses_to_run_without_a_sandbox(tmp_path, monkeypatch):
+    course = Course(ROOT, workspace=tmp_path, release=tmp_path / "release")
+    monkeypatch.setattr(
+        sandbox, "_probe", lambda: (False, "bwrap is not installed")
+    )
+    with pytest.raises(sandbox.SandboxUnavailable, match="--unsafe"):
+        autograde(course, ASSIGNMENT, progress=False)
+
+
+def test_unsafe_grades_without_the_sandbox(tmp_path, monkeypatch):
+    course = _course(tmp_path, unsafe=True)
+    monkeypatch.setattr(
+        sandbox, "_probe", lambda: (False, "bwrap is not installed")
+    )
+    (result,) = autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert (result.status, result.score) == ("graded", 6)
+
+
+def _outcomes(course):
+    folder = course.grading_dir / "outcomes" / ASSIGNMENT
+    return {
+        p.stem: json.loads(p.read_text()).get("status")
+        for p in folder.glob("*.json")
+    }
+
+
+def _start_cli(course, *extra):
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "course_tools",
+            "autograde",
+            ASSIGNMENT,
+            "--course-dir",
+            str(ROOT),
+            "--grading-dir",
+            str(course.grading_dir),
+            "--cell-timeout",
+            "5",
+            "-q",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_graded(course, proc, n, limit=240):
+    end = time.monotonic() + limit
+    while time.monotonic() < end and proc.poll() is None:
+        if list(_outcomes(course).values()).count("graded") >= n:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{n} submissions were not graded in {limit} s")
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_run_resumes_and_loses_nothing(tmp_path, how):
+    require_sandbox()
+    course = _course(tmp_path)
+    proc = _start_cli(course, "--workers", "2")
+    _wait_for_graded(course, proc, 2)
+    proc.send_signal(how)
+    _, err = proc.communicate(timeout=60)
+    if how == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "run the same command again" in err
+    done = {s for s, status in _outcomes(course).items() if status == "graded"}
+    assert len(done) >= 2
+    # The gradebook survived: readable, and the finished grades are there.
+    with sqlite3.connect(course.db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for student in done:
+        assert cell_scores(course, ASSIGNMENT, student)
+    # Not yet graded submissions are never exported with an old score.
+    _, exported = export_grades(course, tmp_path / "partial.csv")
+    for r in exported:
+        if r.assignment == ASSIGNMENT and r.student not in done:
+            assert r.score is None and r.status in ("failed", "missing")
+    resumed = _start_cli(course)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err
+    assert set(_outcomes(course).values()) == {"graded"}
+    reference = _course(tmp_path / "reference")
+    full = autograde(reference, ASSIGNMENT, progress=False)
+    _, exported = export_grades(course, tmp_path / "grades.csv")
+    got = {r.student: r.score for r in exported if r.assignment == ASSIGNMENT}
+    assert got == {r.student: r.score for r in full}
+
+
+def test_workers_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        main(["autograde", ASSIGNMENT, "--workers", "0"])
+    assert "number of worker processes" in capsys.readouterr().err
+
+
+def test_sandbox_limits_reach_the_command():
+    argv = sandbox.command(
+        ["python", "-c", "pass"],
+        limits=sandbox.Limits(memory=123456789, cpu_seconds=7),
+        uid=61005,
+    )
+    assert "--as=123456789" in argv and "--cpu=7" in argv
+    assert "--unshare-net" in argv and "--clearenv" in argv
+    assert "--reuid=61005" in argv
+    assert os.fspath(ROOT / "solutions") not in " ".join(argv)
