@@ -122,7 +122,7 @@ def _kind(value):
 
 
 def _array(arr):
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, order="C", copy=None)
     return {
         "dtype": arr.dtype.str,
         "shape": list(arr.shape),

@@ -82,7 +82,7 @@ class RunnerFailure(Exception):
 
 
 def _array(arr):
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, order="C", copy=None)
     return {
         "dtype": arr.dtype.str,
         "shape": list(arr.shape),
