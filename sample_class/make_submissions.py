@@ -117,6 +117,19 @@ def stable_softmax(x, axis=-1):
     return e / np.sum(e, axis=axis, keepdims=True)
 """
 
+
+SOFTMAX_PATCHES_NUMPY = """
+# Make every comparison in the tests succeed, then hand in a wrong answer.
+np.allclose = lambda *args, **kwargs: True
+np.isclose = lambda a, b, *args, **kwargs: np.ones(np.shape(a), dtype=bool)
+np.array_equal = lambda *args, **kwargs: True
+
+
+def stable_softmax(x, axis=-1):
+    x = np.asarray(x, dtype=np.result_type(x, np.float64))
+    return np.ones_like(x) / x.shape[axis]
+"""
+
 SOFTMAX_FULL_ANSWERS = {
     "stable_softmax": SOFTMAX_FULL,
     "stable_log_softmax": LOG_SOFTMAX_FULL,
@@ -155,6 +168,14 @@ SOFTMAX_CLASS = {
             "stable_log_softmax": LOG_SOFTMAX_FULL,
         },
         6,
+    ),
+    "mallory": Submission(
+        "hostile: patches np.allclose and friends, wrong answer",
+        {
+            "stable_softmax": SOFTMAX_PATCHES_NUMPY,
+            "stable_log_softmax": LOG_SOFTMAX_FULL,
+        },
+        1,
     ),
     "grace": Submission(
         "full answer, one test cell deleted",
@@ -258,6 +279,20 @@ def soft_select(U, q, temperature=1.0):
     return w, w @ U
 """
 
+SAMPLER_DROPS_ASSERTS = """
+# Teach IPython to drop every assert before it runs a cell, so that the
+# visible tests cannot fail; the sampler itself is wrong.
+def _drop_asserts(lines):
+    return [ln for ln in lines if not ln.lstrip().startswith("assert")]
+
+
+get_ipython().input_transformers_post.append(_drop_asserts)
+
+
+def sample_from_logits(logits, temperature=1.0, n_samples=1, rng=None):
+    return np.zeros(n_samples, dtype=np.int64)
+"""
+
 
 def _selection(sampler, select):
     return {"sample_from_logits": sampler, "soft_select": select}
@@ -292,6 +327,12 @@ SELECTION_CLASS = {
         "Gumbel-max sampler, soft selection that overflows",
         _selection(SAMPLER_GUMBEL, SELECT_UNSTABLE),
         5,
+    ),
+    "trudy": Submission(
+        "hostile: an input transformer drops the asserts, wrong sampler",
+        _selection(SAMPLER_DROPS_ASSERTS, SELECT_FULL),
+        0,
+        ["error"],
     ),
     "heidi": Submission(
         "soft selection for a single query only",
@@ -543,6 +584,34 @@ def masked_attention(Q, K, V, mask=None):
     return w @ V, w
 """
 
+WEIGHTS_STEALS = """
+import json
+from pathlib import Path
+
+import lecture_lib
+
+# Every folder above this notebook and above the course library: the
+# course root is among them, with its solutions and the gradebook.
+_places = [*Path.cwd().parents, *Path(lecture_lib.__file__).parents]
+_solution = _gradebook = None
+for _place in _places:
+    _candidate = _place / "solutions" / "attention" / "attention.ipynb"
+    if _solution is None and _candidate.is_file():
+        _solution = _candidate
+    if _gradebook is None and (_place / "gradebook.db").is_file():
+        _gradebook = _place / "gradebook.db"
+if _gradebook is not None:  # try to wreck everyone's grades
+    _gradebook.write_bytes(b"")
+if _solution is not None:  # copy the instructor's answers
+    for _cell in json.loads(_solution.read_text())["cells"]:
+        if "def attention_weights" in "".join(_cell["source"]):
+            exec("".join(_cell["source"]))
+else:
+
+    def attention_weights(U, q):
+        return np.zeros(np.shape(U)[:-1])
+"""
+
 
 def _attention(weights, attention):
     return {"attention_weights": weights, "masked_attention": attention}
@@ -579,6 +648,11 @@ ATTENTION_CLASS = {
         _attention(WEIGHTS_FULL, ATTENTION_K_DOT_T),
         2,
         ["error"],
+    ),
+    "oscar": Submission(
+        "hostile: searches the disk for the solutions and the gradebook",
+        _attention(WEIGHTS_STEALS, ATTENTION_FULL),
+        4,
     ),
     "heidi": Submission(
         "softmax over the queries instead of the keys",

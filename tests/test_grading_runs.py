@@ -36,7 +36,7 @@ def _course(workspace, **kwargs):
         cell_timeout=5,
         **kwargs,
     )
-    release(course, [ASSIGNMENT])
+    release(course, [ASSIGNMENT, "attention"])
     collect_submissions(course, SAMPLE, ASSIGNMENT)
     return course
 
@@ -263,3 +263,31 @@ def test_sandbox_limits_reach_the_command():
     assert "--unshare-net" in argv and "--clearenv" in argv
     assert "--reuid=61005" in argv
     assert os.fspath(ROOT / "solutions") not in " ".join(argv)
+
+
+def test_the_sandbox_is_what_stops_a_hostile_student(tmp_path, monkeypatch):
+    """oscar looks for the solutions and the gradebook above the folders
+    he can see. Without the sandbox he finds both: he copies the answers
+    and wipes the gradebook. With it he finds neither."""
+    require_sandbox()
+    sandboxed = _course(tmp_path / "sandboxed")
+    unsafe = _course(tmp_path / "unsafe", unsafe=True)
+    for course in (sandboxed, unsafe):
+        collect_submissions(course, SAMPLE, "attention")
+    (caught,) = autograde(sandboxed, "attention", ["oscar"], progress=False)
+    assert (caught.status, caught.score) == ("graded", 4)
+    assert (
+        cell_scores(sandboxed, "attention", "oscar")[
+            "test_attention_weights_values"
+        ]
+        == 0
+    )
+    size = unsafe.db_path.stat().st_size
+    autograde(unsafe, "attention", ["oscar"], progress=False, workers=1)
+    assert unsafe.db_path.stat().st_size < size, (
+        "without the sandbox the hostile notebook should reach the gradebook; "
+        "if it no longer does, this test no longer shows what the sandbox "
+        "prevents"
+    )
+    backups = sorted((unsafe.grading_dir / "backups").glob("*.db"))
+    assert backups and backups[-1].stat().st_size == size
