@@ -43,9 +43,13 @@ c.Course.assignment_order = [
 # longer is interrupted and its test scores 0.
 c.Execute.timeout = 10
 
-# Kernels log a warning about their (loopback) transport at start-up; keep
-# the grader's console to one line per student.
-c.Execute.extra_arguments = ["--IPKernelApp.log_level=ERROR"]
+# Kernels log a warning about their transport at start-up; keep the
+# grader's console to one line per student. Their input history stays in
+# memory (nbgrader's default, which setting this list replaces).
+c.Execute.extra_arguments = [
+    "--IPKernelApp.log_level=ERROR",
+    "--HistoryManager.hist_file=:memory:",
+]
 
 # nbgrader scores a test cell 0 when anything is printed to stderr. A
 # failed test raises an exception, which is recorded as an error either

@@ -103,6 +103,22 @@ def test_feedback_exists_and_never_shows_hidden_tests(graded_class):
                 )
 
 
+def test_grades_csv_never_shows_hidden_tests(graded_class):
+    _, _, csv_path, _ = graded_class
+    text = " ".join(csv_path.read_text().split())
+    for assignment in EXPECTED:
+        for line in secret_lines(assignment, MARKERS[1:]):
+            assert " ".join(line.split()) not in text
+
+
+def test_feedback_says_which_part_failed_a_hidden_test(graded_class):
+    course, _, _, _ = graded_class
+    path = course.feedback_dir / "dan" / "selection" / "selection.html"
+    text = html.unescape(path.read_text())
+    assert "HiddenTestFailed" in text
+    assert "a hidden test of this part failed" in text
+
+
 def test_feedback_shows_the_failed_test_message(graded_class):
     course, _, _, _ = graded_class
     path = course.feedback_dir / "carol" / "softmax" / "softmax.html"
