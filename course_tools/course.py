@@ -151,8 +151,11 @@ class Course:
         from nbgrader.preprocessors import (
             AssignLatePenalties,
             CheckCellMetadata,
+            ClearOutput,
+            DeduplicateIds,
             IgnorePattern,
             LimitOutput,
+            OverwriteKernelspec,
             SaveAutoGrades,
         )
 
@@ -160,9 +163,19 @@ class Course:
 
         from . import preprocessors as pp
 
+        # The notebook written after this first stage lands in the folder
+        # the kernel runs in: no hidden test may be in it.
+        cfg.Autograde.sanitize_preprocessors = [
+            pp.SourceDirectory,
+            ClearOutput,
+            DeduplicateIds,
+            OverwriteKernelspec,
+            pp.RestoreTestCells,
+            pp.StripHiddenTests,
+            CheckCellMetadata,
+        ]
         cfg.Autograde.autograde_preprocessors = [
             pp.SourceDirectory,
-            pp.StripHiddenTests,
             pp.SandboxedExecute,
             IgnorePattern,
             pp.OutOfKernelTests,

@@ -77,6 +77,7 @@ class SandboxKernelManager(AsyncKernelManager):
         if uid is not None:
             os.chown(self._runtime, uid, uid)
             os.chown(self.connection_file, uid, uid)
+        os.chmod(self._runtime, 0o700)
         read_only = [*self.read_only]
         if cwd:
             read_only.append(cwd)
@@ -94,6 +95,21 @@ class SandboxKernelManager(AsyncKernelManager):
             uid=uid,
         )
 
+    def lock_runtime(self):
+        """Make the kernel's folder read-only to it, once it is running.
+
+        The folder is a real folder on the grader's disk (unix sockets
+        must be visible on both sides); the kernel needs to write there
+        only while it creates its sockets. Afterwards a student could fill
+        the disk through it. When the grader is root the folder goes back
+        to root; otherwise it loses its write bit.
+        """
+        if not self._runtime:
+            return
+        if os.geteuid() == 0:
+            os.chown(self._runtime, 0, 0)
+        os.chmod(self._runtime, 0o555)
+
     async def _async_launch_kernel(self, kernel_cmd, **kw):
         # The kernel's own console output (its connection banner, warnings
         # from its start-up) is noise in the grader's log.
@@ -102,6 +118,8 @@ class SandboxKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart=False):
+        if self._runtime:
+            os.chmod(self._runtime, 0o700)
         await super()._async_cleanup_resources(restart=restart)
         if self._runtime and not restart:
             shutil.rmtree(self._runtime, ignore_errors=True)

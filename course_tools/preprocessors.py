@@ -1,10 +1,13 @@
 """nbgrader preprocessors used by the course configuration."""
 
+import copy
 from pathlib import Path
 
 import nbformat
+from jupyter_core.utils import run_sync
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader import utils
-from nbgrader.preprocessors import ClearHiddenTests, Execute
+from nbgrader.preprocessors import ClearHiddenTests, Execute, OverwriteCells
 from nbgrader.preprocessors.base import NbGraderPreprocessor
 from traitlets import Bool, Enum, Float, Integer, Unicode
 
@@ -17,6 +20,7 @@ TIMEOUT_NAMES = {"CellTimeoutError", "KeyboardInterrupt"}
 __all__ = [
     "HideHiddenTests",
     "OutOfKernelTests",
+    "RestoreTestCells",
     "SandboxedExecute",
     "SourceDirectory",
     "StripHiddenTests",
@@ -125,6 +129,12 @@ class SandboxedExecute(Execute):
     nbgrader passes its own class to nbclient, which would override a
     configured one. After the run, the kernels this process started are
     checked: a notebook that ran outside the sandbox is an error.
+
+    A cell that kills its kernel (``os._exit``, a signal, the memory cap)
+    or keeps it busy after the interrupt (a loop that ignores SIGINT)
+    costs that cell, not the notebook: the cell gets an error output, the
+    kernel is restarted, the code cells before it that are not tests are
+    run again silently to rebuild the state, and execution goes on.
     """
 
     use_sandbox = Bool(True).tag(config=True)
@@ -138,6 +148,7 @@ class SandboxedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         before = len(LAUNCHES)
+        self._broken = set()
         nb, resources = super().preprocess(nb, resources, km=km)
         launched = LAUNCHES[before:]
         if self.use_sandbox and not all(
@@ -146,6 +157,111 @@ class SandboxedExecute(Execute):
             raise RuntimeError(
                 "a kernel started outside the sandbox; refusing to grade"
             )
+        return nb, resources
+
+    async def async_start_new_kernel_client(self):
+        kc = await super().async_start_new_kernel_client()
+        # The kernel has made its sockets: from now on its folder on the
+        # host is read-only to it, so it cannot fill the grader's disk.
+        self.km.lock_runtime()
+        return kc
+
+    # nbclient binds its synchronous wrappers at class creation.
+    start_new_kernel_client = run_sync(async_start_new_kernel_client)
+
+    def preprocess_cell(self, cell, resources, index):
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except (DeadKernelError, CellTimeoutError) as err:
+            died = isinstance(err, DeadKernelError)
+            if died:
+                name = "KernelDied"
+                text = (
+                    "Python stopped while running this cell (os._exit, "
+                    "sys.exit in a thread, a signal, or more memory than "
+                    "allowed); the kernel was restarted"
+                )
+            else:
+                name = "CellTimeoutError"
+                text = (
+                    f"this cell ran for more than {self.timeout} seconds "
+                    f"and did not stop when interrupted; the kernel was "
+                    f"restarted"
+                )
+            cell.outputs.append(
+                nbformat.v4.new_output(
+                    "error",
+                    ename=name,
+                    evalue=text,
+                    traceback=[f"{name}: {text}"],
+                )
+            )
+            self._broken.add(index)
+            run_sync(self._restart_and_replay)(index)
+            return cell, resources
+
+    async def _restart_and_replay(self, index):
+        await self.km.restart_kernel(now=True)
+        await self.kc.wait_for_ready(timeout=self.startup_timeout)
+        self.km.lock_runtime()
+        for i, cell in enumerate(self.nb.cells[:index]):
+            if (
+                cell.cell_type != "code"
+                or i in self._broken
+                or (utils.is_grade(cell) and not utils.is_solution(cell))
+            ):
+                continue
+            scratch = copy.deepcopy(cell)
+            scratch.outputs = []
+            try:
+                await self.async_execute_cell(scratch, i, store_history=False)
+            except (DeadKernelError, CellTimeoutError):
+                self._broken.add(i)
+                await self.km.restart_kernel(now=True)
+                await self.kc.wait_for_ready(timeout=self.startup_timeout)
+                self.km.lock_runtime()
+            except Exception:  # noqa: BLE001, S112 - its error is the student's
+                continue
+
+
+class RestoreTestCells(OverwriteCells):
+    """nbgrader's OverwriteCells, with deleted test cells put back right.
+
+    nbgrader 0.9.6 puts a deleted test cell after the previous solution
+    or test cell of the source, and fails with a KeyError when the cell
+    before it is a locked cell of another kind (a data cell). Here it goes
+    after the nearest earlier source cell the submission still has.
+    """
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(
+            self.notebook_id, self.assignment_id
+        )
+        source_cells = source_nb.source_cells
+        order = [cell.name for cell in source_cells]
+        grade_cells = {cell.name: cell for cell in source_nb.grade_cells}
+        solution_ids = {cell.name for cell in source_nb.solution_cells}
+        for position, name in enumerate(order):
+            if name not in grade_cells:
+                continue
+            present = {
+                cell.metadata.get("nbgrader", {}).get("grade_id"): i
+                for i, cell in enumerate(nb.cells)
+            }
+            if name in present:
+                continue
+            self.log.warning("Missing grade cell %s, adding it back", name)
+            cell = self.missing_cell_transform(
+                source_cells[position],
+                grade_cells[name].max_score,
+                is_solution=name in solution_ids,
+            )
+            where = 0
+            for earlier in reversed(order[:position]):
+                if earlier in present:
+                    where = present[earlier] + 1
+                    break
+            nb.cells.insert(where, cell)
         return nb, resources
 
 

@@ -1056,12 +1056,12 @@ CASES = [
         "ignore_sigint",
         "rnn_attention",
         "full answers; the last answer cell ignores SIGINT and loops "
-        "forever, so the tests after it cannot run",
+        "forever, so the tests after it cannot run (they raise NameError)",
         _simple(
             "rnn_attention", after={"attention_step_backward": IGNORE_SIGINT}
         ),
         lost=("attention_step_backward",),
-        flags=("timeout",),
+        flags=("error", "timeout"),
     ),
     Case(
         "sigkill_self",

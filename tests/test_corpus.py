@@ -44,46 +44,10 @@ CELL_TIMEOUT = 3
 
 # -- grader bugs the corpus finds ------------------------------------------
 
-KILLED_KERNEL = (
-    "a kernel that dies in an answer cell (nbclient's DeadKernelError) "
-    "fails the whole submission ('the kernel died or did not start'): "
-    "the parts whose tests ran before it lose their points too"
-)
-SIGINT_IGNORED = (
-    "a cell that ignores the interrupt keeps the kernel busy; nbclient "
-    "then gives up waiting for its output (nbgrader sets "
-    "raise_on_iopub_timeout) and the whole submission fails with "
-    "CellTimeoutError instead of being graded with the timeout flag"
-)
-RESTORE_AFTER_LOCKED_CELL = (
-    "nbgrader 0.9.6 OverwriteCells.add_missing_grade_cells raises "
-    "KeyError: 'data' when the deleted test cell follows a locked cell "
-    "that is neither a grade nor a solution cell; the submission fails"
-)
-HIDDEN_TESTS_IN_SANDBOX = (
-    "the notebook nbgrader writes to the autograded folder before running "
-    "it holds the hidden tests, and that folder is the sandbox's working "
-    "folder: student code reads the hidden tests (here the reference "
-    "attention of test_masked_attention_values) and scores with them"
-)
 #: (assignment, student) -> {check: reason}, where check is "status",
 #: "scores" or "flags": those checks are xfail(strict=True) until the
 #: grader is fixed.
-KNOWN_BUGS = {
-    ("selection", "os_exit"): dict.fromkeys(
-        ("status", "scores", "flags"), KILLED_KERNEL
-    ),
-    ("rnn_attention", "sigkill_self"): dict.fromkeys(
-        ("status", "scores", "flags"), KILLED_KERNEL
-    ),
-    ("rnn_attention", "ignore_sigint"): dict.fromkeys(
-        ("status", "scores", "flags"), SIGINT_IGNORED
-    ),
-    ("mlp_head", "test_deleted"): dict.fromkeys(
-        ("status", "scores", "flags"), RESTORE_AFTER_LOCKED_CELL
-    ),
-    ("attention", "read_hidden_tests"): {"scores": HIDDEN_TESTS_IN_SANDBOX},
-}
+KNOWN_BUGS = {}
 
 
 def _key(case):

@@ -187,3 +187,54 @@ def test_unavailable_bubblewrap_is_explained(monkeypatch):
     message = str(info.value)
     assert "no bwrap here" in message and "--unsafe" in message
     assert sandbox.require(unsafe=True) is False
+
+
+def _run_notebook(tmp_path, *sources, timeout=5):
+    """Execute code cells with the grader's sandboxed Execute."""
+    import nbformat
+    from traitlets.config import Config
+
+    from course_tools.preprocessors import SandboxedExecute
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
+    config = Config()
+    config.SandboxKernelManager.read_only = [str(ROOT / "lecture_lib")]
+    ep = SandboxedExecute(config=config, timeout=timeout)
+    ep.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return nb
+
+
+def _text(cell):
+    return "".join(
+        o.get("text", "") + o.get("ename", "") for o in cell.get("outputs", [])
+    )
+
+
+def test_the_kernel_cannot_write_to_its_folder_on_the_host(tmp_path):
+    nb = _run_notebook(
+        tmp_path,
+        "import os, sys\n"
+        "folder = os.path.dirname(sys.argv[sys.argv.index('-f') + 1])\n"
+        "try:\n"
+        "    open(os.path.join(folder, 'filler'), 'w')\n"
+        "    print('written')\n"
+        "except OSError as err:\n"
+        "    print('refused', type(err).__name__)\n",
+    )
+    assert "refused" in _text(nb.cells[0]), _text(nb.cells[0])
+
+
+def test_a_dead_kernel_costs_only_its_cell(tmp_path):
+    nb = _run_notebook(
+        tmp_path,
+        "x = 41",
+        "import os\nos._exit(1)",
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "while True:\n    pass",
+        "print(x + 1)",
+        timeout=2,
+    )
+    assert "KernelDied" in _text(nb.cells[1])
+    assert "CellTimeoutError" in _text(nb.cells[2])
+    assert "42" in _text(nb.cells[3]), "the state before must be rebuilt"
