@@ -24,9 +24,11 @@ test: $(STAMP) lint
 	$(RUN) $(BIN)/python -m pytest
 
 # Ratios against np.exp, scipy and torch (install torch for its rows:
-# .venv/bin/pip install -e ".[bench]").
+# .venv/bin/pip install -e ".[bench]"), then grading against stock nbgrader
+# (needs bubblewrap).
 bench: $(STAMP)
 	$(RUN) $(BIN)/python benchmarks/bench.py
+	$(RUN) $(BIN)/python benchmarks/grading_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

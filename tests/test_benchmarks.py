@@ -6,10 +6,11 @@ Nothing here is timed: the speed goals live in `make bench`'s output.
 import re
 import sys
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, require_sandbox
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench  # noqa: E402
+import grading_bench  # noqa: E402
 
 
 def test_quick_run_prints_every_row(capsys):
@@ -26,3 +27,11 @@ def test_quick_run_prints_every_row(capsys):
     assert ratios and all(float(r) > 0 for _, r in ratios)
     errors = [float(e) for e in re.findall(r"float64 scipy (\S+)", out)]
     assert errors and max(errors) < 1e-5, "accuracy lost in float32"
+
+
+def test_grading_benchmark_prints_the_ratio_and_agrees(capsys):
+    require_sandbox()
+    assert grading_bench.main(["--students", "3", "--repeats", "1"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"speed-up \(stock / ours\): \d+\.\d+x", out)
+    assert "identical scores: yes" in out
