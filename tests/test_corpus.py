@@ -14,7 +14,9 @@ the reason, so that the fix of the grader shows up as an XPASS.
 """
 
 import filecmp
+import html
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -31,9 +33,11 @@ from course_tools.grading import (
     autograde,
     cell_scores,
     collect_submissions,
+    export_grades,
+    generate_feedback,
     release,
 )
-from tests.helpers import ROOT, require_sandbox
+from tests.helpers import MARKERS, ROOT, require_sandbox, secret_lines
 
 CORPUS = ROOT / "tests" / "corpus"
 MAKE_CORPUS = ROOT / "sample_class" / "make_corpus.py"
@@ -189,6 +193,8 @@ def graded(tmp_path_factory):
                     path.write_text(str(server.port))
             for result in autograde(course, assignment, progress=False):
                 results[(assignment, result.student)] = result
+            generate_feedback(course, assignment, progress=False)
+        export_grades(course)
     finally:
         server.close()
     seconds = time.monotonic() - start
@@ -378,3 +384,29 @@ def test_corpus_covers_every_assignment_and_the_key_cases():
     assert len(by_student["correct"]) == 5
     assert len(by_student["patch_allclose"]) >= 3
     assert {c["status"] for c in CASES} == {"graded", "failed"}
+
+
+def test_no_feedback_or_export_shows_a_hidden_test(graded):
+    """Hostile notebooks print what they can find: their own notebook,
+    ``In``, the files around them. None of it may hold hidden tests."""
+    folder = graded.course.feedback_dir
+    files = sorted(folder.glob("*/*/*.html"))
+    assert len(files) >= len(CASES) - 3, "feedback is missing"
+    files.append(graded.course.grading_dir / "grades.csv")
+    assignments = {c["assignment"] for c in CASES}
+    secrets = {a: secret_lines(a, MARKERS[1:]) for a in assignments}
+    for path in files:
+        # A feedback file is checked against its own assignment's hidden
+        # lines (one assignment's hidden line may be another's visible
+        # one); the CSV against all of them.
+        owner = path.parent.name
+        checked = {owner: secrets[owner]} if owner in secrets else secrets
+        text = html.unescape(path.read_text(errors="replace"))
+        plain = " ".join(re.sub(r"<[^>]+>", "", text).split())
+        assert "HIDDEN TESTS" not in plain, path
+        for assignment, lines in checked.items():
+            for line in lines:
+                assert " ".join(line.split()) not in plain, (
+                    f"{path.relative_to(graded.workspace)} shows the hidden "
+                    f"line {line!r} of {assignment}"
+                )
