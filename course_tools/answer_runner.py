@@ -39,7 +39,7 @@ import numpy as np
 
 MAX_MESSAGE = 256 * 1024 * 1024
 #: Values larger than this stay here as handles instead of being sent.
-MAX_VALUE_BYTES = 64 * 1024 * 1024
+MAX_VALUE_BYTES = 16 * 1024 * 1024
 NUMERIC_KINDS = "biufc"
 
 

@@ -53,7 +53,11 @@ __all__ = [
 ]
 
 RUNNER = Path(__file__).with_name("answer_runner.py")
-MAX_MESSAGE = 256 * 1024 * 1024
+#: Largest message read from the student's side; tests exchange small
+#: arrays, and a bigger reply is an attempt to exhaust the grader.
+MAX_MESSAGE = 32 * 1024 * 1024
+#: Random generators a test may pass (their state crosses as plain data).
+BIT_GENERATORS = {"PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64"}
 NUMERIC_KINDS = "biufc"
 HIDDEN_BEGIN = "### BEGIN HIDDEN TESTS"
 HIDDEN_END = "### END HIDDEN TESTS"
@@ -157,7 +161,10 @@ def decode(data, runner):
         return _from_array(data["__scalar__"])[()]
     if "__rng__" in data:
         state = data["__rng__"]
-        bit_generator = getattr(np.random, str(state["bit_generator"]))()
+        name = str(state.get("bit_generator"))
+        if name not in BIT_GENERATORS:
+            raise RunnerFailure(f"unexpected random generator {name[:40]!r}")
+        bit_generator = getattr(np.random, name)()
         bit_generator.state = state
         return np.random.Generator(bit_generator)
     if "__tuple__" in data:
@@ -399,7 +406,7 @@ class Runner:
     def _recv(self):
         (size,) = struct.unpack(">Q", self._read(8))
         if size > MAX_MESSAGE:
-            raise RunnerFailure("sent a message larger than 256 MiB")
+            raise RunnerFailure("sent a message larger than 32 MiB")
         try:
             return json.loads(self._read(size))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:

@@ -326,3 +326,11 @@ def test_hidden_lines_are_the_marked_region():
         "a = 1\n### BEGIN HIDDEN TESTS\nb = 2\n### END HIDDEN TESTS\nc = 3"
     )
     assert ok.hidden_lines(source) == {2, 3, 4}
+
+
+def test_decode_accepts_only_known_random_generators():
+    with pytest.raises(ok.RunnerFailure, match="random generator"):
+        ok.decode({"__rng__": {"bit_generator": "seed"}}, None)
+    state = np.random.default_rng(5).bit_generator.state
+    rng = ok.decode({"__rng__": state}, None)
+    assert rng.integers(0, 100) == np.random.default_rng(5).integers(0, 100)
