@@ -93,10 +93,10 @@ def encode(value, handles, depth=0):
         return {"__complex__": [repr(value.real), repr(value.imag)]}
     if isinstance(value, np.generic) and value.dtype.kind in NUMERIC_KINDS:
         arr = np.asarray(value)
-        return {"__scalar__": _array(arr)}
+        return {"__scalar__": array_spec(arr)}
     if type(value) is np.ndarray and value.dtype.kind in NUMERIC_KINDS:
         if value.nbytes <= MAX_VALUE_BYTES:
-            return {"__ndarray__": _array(value)}
+            return {"__ndarray__": array_spec(value)}
     if type(value) is np.random.Generator:
         return {"__rng__": value.bit_generator.state}
     if type(value) in (list, tuple) and len(value) < 100_000:
@@ -121,7 +121,8 @@ def _kind(value):
     }
 
 
-def _array(arr):
+def array_spec(arr):
+    """An array's dtype, shape and raw bytes (base64), as plain data."""
     arr = np.array(arr, order="C", copy=None)
     return {
         "dtype": arr.dtype.str,
@@ -143,9 +144,9 @@ def decode(data, handles):
         re, im = data["__complex__"]
         return complex(float(re), float(im))
     if "__ndarray__" in data:
-        return _from_array(data["__ndarray__"])
+        return _fromarray_spec(data["__ndarray__"])
     if "__scalar__" in data:
-        return _from_array(data["__scalar__"])[()]
+        return _fromarray_spec(data["__scalar__"])[()]
     if "__rng__" in data:
         state = data["__rng__"]
         bit_generator = getattr(np.random, state["bit_generator"])()
@@ -160,7 +161,7 @@ def decode(data, handles):
     raise ValueError(f"cannot decode {sorted(data)}")
 
 
-def _from_array(spec):
+def _fromarray_spec(spec):
     raw = base64.b64decode(spec["data"])
     arr = np.frombuffer(raw, dtype=np.dtype(spec["dtype"]))
     return arr.reshape(spec["shape"]).copy()

@@ -15,28 +15,21 @@ from .course import Course, CourseError, find_course_root
 log = logging.getLogger("course")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of seconds > 0, got {text!r}"
-        )
-    return value
+def _positive(what):
+    """An argparse type for a whole number > 0 of ``what``."""
 
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value <= 0:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number of {what} > 0, got {text!r}"
+            )
+        return value
 
-def _workers(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"expected a number of worker processes > 0, got {text!r}"
-        )
-    return value
+    return parse
 
 
 def _course(args, **overrides):
@@ -191,7 +184,7 @@ def build_parser():
     timed = argparse.ArgumentParser(add_help=False)
     timed.add_argument(
         "--cell-timeout",
-        type=_positive_int,
+        type=_positive("seconds"),
         metavar="SECONDS",
         help="seconds each cell of a student notebook may run (default: "
         "the course config's)",
@@ -243,7 +236,7 @@ def build_parser():
     )
     p.add_argument(
         "--workers",
-        type=_workers,
+        type=_positive("worker processes"),
         metavar="N",
         help="submissions graded side by side (default: one per CPU core)",
     )

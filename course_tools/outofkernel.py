@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import sandbox
+from .answer_runner import array_spec
 
 __all__ = [
     "Remote",
@@ -85,15 +86,6 @@ class RunnerFailure(Exception):
 # -- plain data across the boundary ---------------------------------------
 
 
-def _array(arr):
-    arr = np.array(arr, order="C", copy=None)
-    return {
-        "dtype": arr.dtype.str,
-        "shape": list(arr.shape),
-        "data": base64.b64encode(arr.tobytes()).decode(),
-    }
-
-
 def _from_array(spec):
     dtype = np.dtype(spec["dtype"])
     if dtype.kind not in NUMERIC_KINDS or dtype.hasobject:
@@ -120,9 +112,9 @@ def encode(value, depth=0):
     if type(value) is complex:
         return {"__complex__": [repr(value.real), repr(value.imag)]}
     if isinstance(value, np.generic) and value.dtype.kind in NUMERIC_KINDS:
-        return {"__scalar__": _array(np.asarray(value))}
+        return {"__scalar__": array_spec(np.asarray(value))}
     if isinstance(value, np.ndarray) and value.dtype.kind in NUMERIC_KINDS:
-        return {"__ndarray__": _array(value)}
+        return {"__ndarray__": array_spec(value)}
     if type(value) is np.random.Generator:
         return {"__rng__": value.bit_generator.state}
     if isinstance(value, list):

@@ -81,6 +81,13 @@ class StripHiddenTests(ClearHiddenTests):
         return cell, resources
 
 
+def _error_output(name, text):
+    """An error output that shows ``name: text`` and nothing else."""
+    return nbformat.v4.new_output(
+        "error", ename=name, evalue=text, traceback=[f"{name}: {text}"]
+    )
+
+
 def _source_notebook(resources):
     """The instructor's notebook this submission answers."""
     info = resources["nbgrader"]
@@ -188,22 +195,18 @@ class SandboxedExecute(Execute):
                     f"and did not stop when interrupted; the kernel was "
                     f"restarted"
                 )
-            cell.outputs.append(
-                nbformat.v4.new_output(
-                    "error",
-                    ename=name,
-                    evalue=text,
-                    traceback=[f"{name}: {text}"],
-                )
-            )
+            cell.outputs.append(_error_output(name, text))
             self._broken.add(index)
             run_sync(self._restart_and_replay)(index)
             return cell, resources
 
-    async def _restart_and_replay(self, index):
+    async def _restart(self):
         await self.km.restart_kernel(now=True)
         await self.kc.wait_for_ready(timeout=self.startup_timeout)
         self.km.lock_runtime()
+
+    async def _restart_and_replay(self, index):
+        await self._restart()
         for i, cell in enumerate(self.nb.cells[:index]):
             if (
                 cell.cell_type != "code"
@@ -217,9 +220,7 @@ class SandboxedExecute(Execute):
                 await self.async_execute_cell(scratch, i, store_history=False)
             except (DeadKernelError, CellTimeoutError):
                 self._broken.add(i)
-                await self.km.restart_kernel(now=True)
-                await self.kc.wait_for_ready(timeout=self.startup_timeout)
-                self.km.lock_runtime()
+                await self._restart()
             except Exception:  # noqa: BLE001, S112 - its error is the student's
                 continue
 
@@ -328,12 +329,5 @@ class OutOfKernelTests(NbGraderPreprocessor):
                 )
                 name = "HiddenTestFailed" if wrong else "HiddenTestError"
             text = verdict.feedback()
-            cell.outputs.append(
-                nbformat.v4.new_output(
-                    "error",
-                    ename=name,
-                    evalue=text,
-                    traceback=[f"{name}: {text}"],
-                )
-            )
+            cell.outputs.append(_error_output(name, text))
         return nb, resources
