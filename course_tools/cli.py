@@ -32,6 +32,16 @@ def _positive(what):
     return parse
 
 
+def _shown(course, path):
+    """``path`` relative to the course root when it lies inside it."""
+    path = Path(path)
+    return (
+        path.relative_to(course.root)
+        if path.is_relative_to(course.root)
+        else path
+    )
+
+
 def _course(args, **overrides):
     root = Path(args.course_dir) if args.course_dir else find_course_root()
     timeout = getattr(args, "cell_timeout", None)
@@ -47,7 +57,7 @@ def cmd_release(args):
 
     course = _course(args)
     for path in release(course, args.assignments or None):
-        print(path.relative_to(course.root))
+        print(_shown(course, path))
     return 0
 
 
@@ -78,7 +88,7 @@ def cmd_autograde(args):
     if failed:
         print(
             f"\n{len(failed)} submission(s) could not be graded; the "
-            f"message column says why.",
+            f"flags column says why.",
             file=sys.stderr,
         )
         return 1
@@ -116,7 +126,7 @@ def cmd_feedback(args):
     for path in generate_feedback(
         course, args.assignment, args.students or None, progress=not args.quiet
     ):
-        print(path.relative_to(course.root))
+        print(_shown(course, path))
     return 0
 
 

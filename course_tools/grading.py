@@ -19,6 +19,7 @@ import re
 import shutil
 import signal
 import sqlite3
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -466,7 +467,7 @@ def autograde(
             f"with `course release {assignment}`."
         )
     students = list(students or submitted_students(course, assignment))
-    backup_gradebook(course, keep=BACKUPS_KEPT)
+    backup_gradebook(course, prefix=AUTO_PREFIX, keep=BACKUPS_KEPT)
     logs = course.grading_dir / "logs" / assignment
     logs.mkdir(parents=True, exist_ok=True)
     results, todo = {}, []
@@ -502,10 +503,7 @@ BACKUPS_KEPT = 10
 def _grade_all(course, assignment, students, workers):
     """Yield each student's result as soon as it is known."""
     if workers == 1 or len(students) <= 1:
-        api = course.api()
-        logs = course.grading_dir / "logs" / assignment
-        for student in students:
-            yield _grade_one(course, api, assignment, student, logs)
+        yield from _grade_serially(course, assignment, students)
         return
     context = multiprocessing.get_context("spawn")
     slots = context.Queue()
@@ -545,6 +543,44 @@ def _grade_all(course, assignment, students, workers):
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+
+
+def _grade_serially(course, assignment, students):
+    """Grade in this process; Ctrl-C stops after recording the student.
+
+    nbgrader turns an interrupt inside its run into a failed notebook and
+    carries on, so the interrupt is noted here and raised again once the
+    student's run is over: that student counts as not graded (the next
+    run grades them), and the rest are left for the next run.
+    """
+    api = course.api()
+    logs = course.grading_dir / "logs" / assignment
+    interrupted = []
+
+    def on_interrupt(signum, frame):
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    try:
+        for student in students:
+            result = _grade_one(course, api, assignment, student, logs)
+            if interrupted:
+                _record(
+                    course,
+                    assignment,
+                    student,
+                    status="grading",
+                    message="grading was interrupted; run `course "
+                    "autograde` again",
+                    fingerprint="",
+                )
+                raise KeyboardInterrupt
+            yield result
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 _WORKER = {}
@@ -604,9 +640,16 @@ def _fingerprint(course, assignment, student):
 
 
 def _up_to_date(course, assignment, student):
+    from nbgrader.api import MissingEntry
+
     outcome = _outcome(course, assignment, student)
     if outcome.get("status") != "graded":
         return False
+    with _gradebook(course) as gb:
+        try:
+            gb.find_submission(assignment, student)
+        except MissingEntry:
+            return False
     if not (course.autograded_dir / student / assignment).is_dir():
         return False
     return outcome.get("fingerprint") == _fingerprint(
@@ -871,38 +914,52 @@ def _copy_database(source, target):
     os.replace(partial, target)
 
 
-def backup_gradebook(course, path=None, keep=None):
+#: Name prefixes of the backups made for you: before each autograde run
+#: (the newest BACKUPS_KEPT are kept) and before a restore (all kept).
+AUTO_PREFIX = "auto-"
+RESTORE_PREFIX = "before-restore-"
+
+
+def backup_gradebook(course, path=None, prefix="", keep=None):
     """Copy the gradebook to ``path`` or to ``<grading>/backups/``.
 
     Parameters
     ----------
     path : path or None
         Where to write the copy; None picks a time-stamped name in the
-        backups folder.
+        backups folder: ``<prefix>gradebook-<date>-<time>.db``.
+    prefix : str
+        Start of the time-stamped name: "" for a backup asked for by
+        hand, :data:`AUTO_PREFIX` or :data:`RESTORE_PREFIX` for the ones
+        the grader makes.
     keep : int or None
-        Keep only this many time-stamped backups (the oldest go).
+        Keep only this many backups with this prefix (the oldest go), and
+        skip the copy when the gradebook has not changed since the newest
+        one. Backups with other prefixes are never removed.
 
     Returns
     -------
     Path or None
-        The backup written, or None when there is no gradebook yet.
+        The backup written (or the unchanged newest one), or None when
+        there is no gradebook yet.
     """
     if not course.db_path.is_file():
         return None
     folder = course.grading_dir / "backups"
     if path is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = folder / f"gradebook-{stamp}.db"
+        path = folder / f"{prefix}gradebook-{stamp}.db"
         n = 1
         while path.exists():
             n += 1
-            path = folder / f"gradebook-{stamp}-{n}.db"
+            path = folder / f"{prefix}gradebook-{stamp}-{n}.db"
     path = Path(path)
     if path.is_dir():
         raise CourseError(
             f"{path} is a folder; give a file name, e.g. "
             f"{path / 'gradebook.db'}"
         )
+    earlier = sorted(folder.glob(f"{prefix}gradebook-*.db")) if keep else []
     try:
         _copy_database(course.db_path, path)
     except sqlite3.DatabaseError as err:
@@ -912,12 +969,21 @@ def backup_gradebook(course, path=None, keep=None):
             err,
         )
         shutil.copyfile(course.db_path, path)
+    if earlier and _same_bytes(earlier[-1], path):
+        path.unlink()
+        return earlier[-1]
     if keep:
-        old = sorted(folder.glob("gradebook-*.db"))[:-keep]
-        for stale in old:
+        for stale in sorted(folder.glob(f"{prefix}gradebook-*.db"))[:-keep]:
             stale.unlink()
     log.info("gradebook backed up to %s", _shown(course, path))
     return path
+
+
+def _same_bytes(a, b):
+    return (
+        hashlib.sha256(a.read_bytes()).digest()
+        == hashlib.sha256(b.read_bytes()).digest()
+    )
 
 
 def restore_gradebook(course, path):
@@ -933,7 +999,15 @@ def restore_gradebook(course, path):
         The backup of the gradebook that was replaced.
     """
     _check_gradebook_file(path)
-    previous = backup_gradebook(course)
+    previous = backup_gradebook(course, prefix=RESTORE_PREFIX)
     _copy_database(path, course.db_path)
-    log.info("gradebook restored from %s", path)
+    # The restored grades may be older than the submissions: the next
+    # autograde must grade them again instead of keeping them.
+    for record in (course.grading_dir / "outcomes").glob("*/*.json"):
+        _record(course, record.parent.name, record.stem, fingerprint="")
+    log.info(
+        "gradebook restored from %s; the next `course autograde` grades "
+        "every submission again",
+        path,
+    )
     return previous

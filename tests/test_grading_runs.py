@@ -103,13 +103,46 @@ def test_a_changed_submission_is_graded_again(tmp_path):
     assert result.score == 0 and "blank" in result.flags
 
 
-def test_every_run_backs_up_the_gradebook_and_keeps_ten(tmp_path):
+def _add_student(course, name):
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course.db_path}") as gb:
+        gb.add_student(name)
+
+
+def test_automatic_backups_rotate_and_spare_the_others(tmp_path):
     require_sandbox()
     course = _course(tmp_path)
-    for _ in range(12):
+    manual = backup_gradebook(course)
+    folder = course.grading_dir / "backups"
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert len(list(folder.glob("auto-gradebook-*.db"))) == 2
+    # Nothing changed since the last copy: no new one.
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert len(list(folder.glob("auto-gradebook-*.db"))) == 2
+    for i in range(11):
+        _add_student(course, f"extra{i}")
         autograde(course, ASSIGNMENT, ["alice"], progress=False)
-    backups = sorted((course.grading_dir / "backups").glob("gradebook-*.db"))
-    assert len(backups) == 10
+    assert len(list(folder.glob("auto-gradebook-*.db"))) == 10
+    saved = restore_gradebook(course, sorted(folder.glob("auto-*.db"))[0])
+    for i in range(3):
+        _add_student(course, f"later{i}")
+        autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert manual.is_file(), "a backup made by hand must never be rotated"
+    assert saved.is_file() and saved.name.startswith("before-restore-")
+
+
+def test_after_a_restore_every_submission_is_graded_again(tmp_path, caplog):
+    require_sandbox()
+    course = _course(tmp_path)
+    empty = backup_gradebook(course)
+    autograde(course, ASSIGNMENT, ["alice", "bob"], progress=False)
+    restore_gradebook(course, empty)
+    caplog.set_level("INFO", logger="course")
+    results = autograde(course, ASSIGNMENT, ["alice", "bob"], progress=False)
+    assert [r.score for r in results] == [6, 0]
+    assert not [r for r in caplog.records if "unchanged" in r.message]
 
 
 def test_backup_and_restore_bring_grades_back(tmp_path):
@@ -153,6 +186,17 @@ def test_gradebook_command_backs_up_and_restores(tmp_path, capsys):
     assert main(["gradebook", "restore", *common]) == 2
     assert "needs the backup" in capsys.readouterr().err
     assert course.db_path.is_file()
+
+
+def test_feedback_command_works_with_a_grading_folder_elsewhere(
+    tmp_path, capsys
+):
+    require_sandbox()
+    course = _course(tmp_path)
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
+    assert main(["feedback", ASSIGNMENT, *common]) == 0
+    assert str(tmp_path) in capsys.readouterr().out
 
 
 def test_grading_refuses_to_run_without_a_sandbox(tmp_path, monkeypatch):
@@ -213,11 +257,14 @@ def _wait_for_graded(course, proc, n, limit=240):
     pytest.fail(f"{n} submissions were not graded in {limit} s")
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGKILL])
-def test_an_interrupted_run_resumes_and_loses_nothing(tmp_path, how):
+@pytest.mark.parametrize(
+    ("how", "workers"),
+    [(signal.SIGINT, "2"), (signal.SIGINT, "1"), (signal.SIGKILL, "2")],
+)
+def test_an_interrupted_run_resumes_and_loses_nothing(tmp_path, how, workers):
     require_sandbox()
     course = _course(tmp_path)
-    proc = _start_cli(course, "--workers", "2")
+    proc = _start_cli(course, "--workers", workers)
     _wait_for_graded(course, proc, 2)
     proc.send_signal(how)
     _, err = proc.communicate(timeout=60)
