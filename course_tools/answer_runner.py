@@ -12,12 +12,13 @@ data crosses: numbers, strings, lists, dicts, numpy arrays of numbers
 (their raw bytes in base64) and random generator states. Anything else
 stays here and is referred to by a handle number.
 
-1. The grader sends ``{"cells": [source, ...]}``. Each cell is run in one
-   shared namespace, like a notebook; before each the runner reports
-   ``{"event": "cell", "index": i}`` so that the grader knows which cell
-   hung if one never ends. A cell that raises is recorded and the next
-   one runs. At the end the runner replies ``{"event": "ready", ...}``
-   with the names the cells defined.
+1. The grader sends ``{"cells": [source, ...], "names": [name, ...]}``.
+   Each cell is run in one shared namespace, like a notebook; before each
+   the runner reports ``{"event": "cell", "index": i}`` so that the grader
+   knows which cell hung if one never ends. A cell that raises is
+   recorded and the next one runs. At the end the runner replies
+   ``{"event": "ready", ...}`` with the values of the names asked for
+   (the ones the exercise's answers define) that the cells defined.
 2. Then it serves requests until its input closes: ``get`` (a name),
    ``call`` (a handle with arguments), ``getattr`` (a handle and an
    attribute name). The reply holds ``value`` or ``error``, the warnings
@@ -99,9 +100,10 @@ def encode(value, handles, depth=0):
             return {"__ndarray__": array_spec(value)}
     if type(value) is np.random.Generator:
         return {"__rng__": value.bit_generator.state}
-    if type(value) in (list, tuple) and len(value) < 100_000:
+    if isinstance(value, (list, tuple)) and len(value) < 100_000:
+        # A named tuple arrives as a plain tuple: unpacking still works.
         items = [encode(v, handles, depth + 1) for v in value]
-        return {"__tuple__": items} if type(value) is tuple else items
+        return {"__tuple__": items} if isinstance(value, tuple) else items
     if type(value) is dict and all(type(k) is str for k in value):
         return {
             "__dict__": {
@@ -216,10 +218,13 @@ def run_cells(channel, cells, namespace):
     return errors
 
 
-def describe(namespace, handles):
+def describe(namespace, handles, wanted):
     names = {}
-    for name, value in list(namespace.items()):
-        if name.startswith("_") or isinstance(value, types.ModuleType):
+    for name in wanted:
+        if name not in namespace:
+            continue
+        value = namespace[name]
+        if isinstance(value, types.ModuleType):
             continue
         try:
             names[name] = encode(value, handles)
@@ -299,7 +304,7 @@ def main(argv):
         {
             "event": "ready",
             "errors": {str(k): v for k, v in errors.items()},
-            "names": describe(namespace, handles),
+            "names": describe(namespace, handles, setup.get("names", [])),
         }
     )
     serve(channel, handles, namespace)

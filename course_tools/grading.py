@@ -23,6 +23,7 @@ import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -72,7 +73,9 @@ class GradeResult:
     ``error`` (an answer raised something other than a failed test),
     ``timeout`` (a cell hit the time limit), ``restored`` (a deleted test
     cell was put back), ``renamed`` (the notebook was renamed back to the
-    assignment's name), ``manual`` (a cell needs manual grading).
+    assignment's name), ``links`` (symbolic links or special files were
+    removed from the submission), ``manual`` (a cell needs manual
+    grading).
     """
 
     assignment: str
@@ -181,6 +184,13 @@ def collect_submissions(course, source, assignment):
             f"submissions folder {source} does not exist; expected a folder "
             f"with one sub-folder per student, each holding {assignment}/."
         )
+    if source.resolve() == course.submitted_dir.resolve():
+        raise CourseError(
+            f"--submissions {source} is the grading folder's own "
+            f"submitted/ folder, where the copies go; pass the folder you "
+            f"downloaded the submissions to, or leave --submissions out to "
+            f"grade what is already there."
+        )
     students = []
     for student_dir in sorted(source.iterdir()):
         src = student_dir / assignment
@@ -189,7 +199,9 @@ def collect_submissions(course, source, assignment):
         dest = course.submitted_dir / student_dir.name / assignment
         if dest.exists():
             shutil.rmtree(dest)
-        shutil.copytree(src, dest)
+        # Links are copied as links, never followed, then removed before
+        # grading (see _remove_links).
+        shutil.copytree(src, dest, symlinks=True)
         renamed = _restore_notebook_name(course, assignment, dest)
         _record(course, assignment, student_dir.name, renamed_from=renamed)
         if renamed:
@@ -384,6 +396,8 @@ def _result_from_gradebook(course, assignment, student):
         flags.append("manual")
     if outcome.get("renamed_from"):
         flags.append("renamed")
+    if outcome.get("removed"):
+        flags.append("links")
     return GradeResult(
         assignment, student, "graded", score, max_score, sorted(flags)
     )
@@ -520,20 +534,16 @@ def _grade_all(course, assignment, students, workers):
             pool.submit(_grade_in_worker, course, assignment, s): s
             for s in students
         }
+        broken = []
         for future in as_completed(futures):
-            student = futures[future]
             try:
                 yield future.result()
-            except Exception as err:  # noqa: BLE001 - a worker died
-                message = f"the grading worker stopped: {type(err).__name__}"
-                _record(
-                    course,
-                    assignment,
-                    student,
-                    status="failed",
-                    message=message,
-                )
-                yield _result_from_gradebook(course, assignment, student)
+            except BrokenProcessPool:
+                # A worker died (the kernel's out-of-memory killer, say) and
+                # took the pool down; its students are graded again below.
+                broken.append(futures[future])
+        for student in sorted(broken):
+            yield _grade_alone(course, assignment, student)
     except BaseException:
         # Interrupted (Ctrl-C): stop the workers now. A submission they
         # were grading keeps the status "grading" and is graded again by
@@ -581,6 +591,36 @@ def _grade_serially(course, assignment, students):
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
+
+
+def _grade_alone(course, assignment, student):
+    """Grade one student in a worker of its own, after a pool broke.
+
+    If this worker dies too, the student is the cause: they alone get
+    ``failed``.
+    """
+    context = multiprocessing.get_context("spawn")
+    slots = context.Queue()
+    slots.put(0)
+    with ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(slots,),
+    ) as pool:
+        try:
+            return pool.submit(
+                _grade_in_worker, course, assignment, student
+            ).result()
+        except BrokenProcessPool as err:
+            message = (
+                f"the grading process died ({type(err).__name__}); the "
+                f"submission may use more memory than the machine has"
+            )
+            _record(
+                course, assignment, student, status="failed", message=message
+            )
+            return _result_from_gradebook(course, assignment, student)
 
 
 _WORKER = {}
@@ -657,10 +697,40 @@ def _up_to_date(course, assignment, student):
     )
 
 
+def _remove_links(folder):
+    """Delete symbolic links and special files from a submission.
+
+    A link to another student's folder, a solution, the gradebook or
+    ``/dev/zero`` would otherwise be followed (as the grader) when
+    nbgrader copies the submission into the sandbox's view. A submission
+    holds regular files and folders only.
+
+    Returns
+    -------
+    list of str
+        The entries removed, relative to ``folder``.
+    """
+    removed = []
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            removed.append(str(path.relative_to(folder)))
+            path.unlink()
+    return sorted(removed)
+
+
 def _grade_one(course, api, assignment, student, logs):
     """Autograde one submission; whatever happens, return its result."""
     log_file = logs / f"{student}.log"
     try:
+        removed = _remove_links(course.submitted_dir / student / assignment)
+        if removed:
+            log.warning(
+                "%s %s: removed links and special files: %s",
+                assignment,
+                student,
+                ", ".join(removed),
+            )
+            _record(course, assignment, student, removed=removed)
         fingerprint = _fingerprint(course, assignment, student)
         # Until this run ends, the submission counts as not graded: an
         # interruption here must never leave an old score standing.
@@ -789,6 +859,11 @@ def export_grades(course, path=None):
     (Path, list of GradeResult)
     """
     path = Path(path or course.grading_dir / "grades.csv")
+    if path.resolve() == course.db_path.resolve():
+        raise CourseError(
+            f"--output {path} is the gradebook itself; give another file "
+            f"name, e.g. {course.grading_dir / 'grades.csv'}."
+        )
     if path.is_dir():
         raise CourseError(
             f"--output {path} is a folder; give a file name, e.g. "

@@ -72,11 +72,13 @@ class SandboxKernelManager(AsyncKernelManager):
         if not self.use_sandbox:
             return argv
         if argv and Path(argv[0]).name.startswith("python"):
-            argv[0] = sys.executable
+            # -P: the submission folder is the working folder; a student's
+            # ipykernel_launcher.py there must not run in place of ours.
+            argv[0:1] = [sys.executable, "-P"]
         uid = sandbox.sandbox_uid(self.slot)
         if uid is not None:
-            os.chown(self._runtime, uid, uid)
-            os.chown(self.connection_file, uid, uid)
+            os.chown(self._runtime, uid, uid, follow_symlinks=False)
+            os.chown(self.connection_file, uid, uid, follow_symlinks=False)
         os.chmod(self._runtime, 0o700)
         read_only = [*self.read_only]
         if cwd:

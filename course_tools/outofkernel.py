@@ -65,6 +65,10 @@ HIDDEN_END = "### END HIDDEN TESTS"
 #: How often the answer interpreter may be restarted after it hung or
 #: died during one submission's tests.
 MAX_RESTARTS = 2
+#: How many cells that hang or stop Python are left out before the answer
+#: interpreter gives up (each costs a restart that re-runs the cells).
+MAX_SKIPPED = 3
+BUILTIN_NAMES = frozenset(dir(builtins))
 #: Exceptions from student code re-raised here as themselves; anything
 #: else arrives as StudentCodeError.
 PASSED_EXCEPTIONS = {
@@ -267,6 +271,10 @@ class Runner:
         student's cells, as in the notebook.
     workdir : path
         The student's submission folder (read-only inside).
+    names : list of str
+        The names the tests may call: those the exercise's answer cells
+        define. Only these come across, and never a builtin's name, so a
+        student's ``range`` or ``len`` cannot replace the grader's.
     cell_timeout : float
         Seconds each cell, and each test cell's calls together, may take.
     use_sandbox : bool
@@ -281,6 +289,7 @@ class Runner:
         self,
         cells,
         workdir,
+        names=(),
         cell_timeout=10.0,
         use_sandbox=True,
         slot=0,
@@ -288,6 +297,7 @@ class Runner:
         limits=None,
     ):
         self.cells = list(cells)
+        self.wanted = [n for n in names if n not in BUILTIN_NAMES]
         self.workdir = str(workdir)
         self.cell_timeout = float(cell_timeout)
         self.use_sandbox = use_sandbox
@@ -411,7 +421,7 @@ class Runner:
 
         Returns the names the cells defined, as plain data or handles.
         """
-        for _ in range(len(self.cells) + 1):
+        for _ in range(min(len(self.cells), MAX_SKIPPED) + 1):
             self.close()
             self._spawn()
             cells = [
@@ -421,7 +431,7 @@ class Runner:
             self.deadline = time.monotonic() + self.cell_timeout
             current = None
             try:
-                self._send({"cells": cells})
+                self._send({"cells": cells, "names": self.wanted})
                 while True:
                     event = self._recv()
                     if event.get("event") == "cell":
@@ -445,7 +455,9 @@ class Runner:
             }
             self.names = event.get("names", {})
             return self.names
-        raise RunnerFailure("every cell hung or stopped the interpreter")
+        raise RunnerFailure(
+            f"more than {MAX_SKIPPED} cells hung or stopped the interpreter"
+        )
 
     # requests
 
@@ -475,8 +487,13 @@ class Runner:
             name = str(err.get("type", "Exception"))
             message = str(err.get("message", ""))
             if err.get("builtin") and name in PASSED_EXCEPTIONS:
-                raise getattr(builtins, name)(message)
-            raise StudentCodeError(f"{name}: {message}")
+                error = getattr(builtins, name)(message)
+            else:
+                error = StudentCodeError(f"{name}: {message}")
+            # Its message is the student's: it may carry what their code
+            # saw of hidden inputs, so feedback shows its type only.
+            error.from_student = True
+            raise error
         return decode(reply.get("value"), self)
 
     def _check(self, remote):
@@ -513,7 +530,16 @@ class Runner:
 # -- forbidden libraries, found in the source ------------------------------
 
 #: Names that import or run code by name: with them any library is in reach.
-DYNAMIC = {"__import__", "importlib", "exec", "eval", "compile"}
+DYNAMIC = {
+    "__import__",
+    "importlib",
+    "import_module",
+    "exec",
+    "eval",
+    "compile",
+}
+#: Modules through which any other module can be imported.
+DYNAMIC_MODULES = {"importlib", "builtins"}
 
 
 def _parse(source):
@@ -528,11 +554,17 @@ def _parse(source):
             return None
 
 
+def parse_sources(sources):
+    """The syntax trees of the student's cells (unparsable ones left out)."""
+    return [t for t in (_parse(s) for s in sources) if t is not None]
+
+
 def forbidden_in_source(
     sources,
     name,
     modules=("lecture_lib", "scipy", "sklearn", "torch", "jax"),
     attributes=(),
+    trees=None,
 ):
     """Names in function ``name`` that reach forbidden libraries.
 
@@ -542,7 +574,8 @@ def forbidden_in_source(
     dynamic imports (``__import__``, ``importlib``, ``exec``, ``eval``),
     which could reach anything.
     """
-    trees = [t for t in (_parse(s) for s in sources) if t is not None]
+    if trees is None:
+        trees = parse_sources(sources)
     functions, imported = {}, {}
     for tree in trees:
         for node in ast.walk(tree):
@@ -569,7 +602,7 @@ def forbidden_in_source(
                 if isinstance(node, ast.Name):
                     used = node.id
                 elif isinstance(node, ast.Attribute):
-                    if node.attr in attributes:
+                    if node.attr in attributes or node.attr in DYNAMIC:
                         found.add(node.attr)
                     if node.attr == "modules" and isinstance(
                         node.value, ast.Name
@@ -584,11 +617,13 @@ def forbidden_in_source(
                             found.add(mod)
                 if used is None:
                     continue
-                if used in DYNAMIC:
+                top = imported.get(used, "").split(".")[0]
+                if used in DYNAMIC or top in DYNAMIC_MODULES:
                     found.add(used)
-                elif used in imported and (
-                    imported[used].split(".")[0] in modules
-                ):
+                elif top in modules:
+                    found.add(used)
+                elif used == "getattr" and attributes:
+                    # getattr(rng, "cho" + "ice") reaches any attribute.
                     found.add(used)
                 elif used in functions:
                     todo.append(used)
@@ -628,15 +663,14 @@ def _where(err, filename, source):
 
 def _forbidden_checker(sources):
     """A stand-in for ``exercise_checks.forbidden_names`` on proxies."""
+    trees = parse_sources(sources)
 
     def forbidden_names(func, modules=None, attributes=()):
         from lecture_lib.exercise_checks import FORBIDDEN_MODULES
 
-        name = func.__name__ if isinstance(func, Remote) else None
-        if name is None:
-            name = getattr(func, "__name__", "")
+        name = getattr(func, "__name__", "")
         return forbidden_in_source(
-            sources, name, modules or FORBIDDEN_MODULES, attributes
+            sources, name, modules or FORBIDDEN_MODULES, attributes, trees
         )
 
     return forbidden_names
@@ -674,6 +708,11 @@ def run_tests(program, student_sources, runner, skip=()):
 
     def inject():
         for name, value in runner.values().items():
+            if name in BUILTIN_NAMES:
+                continue
+            if isinstance(value, Remote):
+                # The name the test calls it by, not the one it reports.
+                value._info["name"] = name
             if name not in namespace or namespace[name] is injected.get(name):
                 namespace[name] = value
                 injected[name] = value
@@ -744,11 +783,14 @@ def run_tests(program, student_sources, runner, skip=()):
                     f"the set-up cell {grade_id} failed in the grader: "
                     f"{type(err).__name__}: {err}"
                 ) from err
+            message = str(err)[:1000]
+            if getattr(err, "from_student", False):
+                message = "raised by your code (its message is not shown)"
             verdicts[grade_id] = Verdict(
                 False,
                 _where(err, filename, source),
                 type(err).__name__,
-                str(err)[:1000],
+                message,
             )
         else:
             if kind == "test":
@@ -761,6 +803,46 @@ def run_tests(program, student_sources, runner, skip=()):
             if value is exercise_checks.forbidden_names:
                 namespace[key] = checker
     return verdicts
+
+
+def defined_names(sources):
+    """Names the top level of ``sources`` defines (functions, classes,
+    assigned variables), in order of first definition."""
+    names = {}
+    for tree in parse_sources(sources):
+        for node in tree.body:
+            if isinstance(
+                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+            ):
+                names[node.name] = None
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = (
+                    node.targets
+                    if isinstance(node, ast.Assign)
+                    else [node.target]
+                )
+                for target in targets:
+                    for leaf in ast.walk(target):
+                        if isinstance(leaf, ast.Name):
+                            names[leaf.id] = None
+    return list(names)
+
+
+def answer_names(source_nb):
+    """The names a test may call: what the source's answer cells define.
+
+    These are the cells the student edits (solutions, and unlocked cells
+    such as worked examples), read in the instructor's version.
+    """
+    sources = []
+    for cell in source_nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or meta.get("locked"):
+            continue
+        if meta.get("grade") and not meta.get("solution"):
+            continue
+        sources.append(cell.source)
+    return defined_names(sources)
 
 
 def split_notebook(source_nb, submitted_nb):

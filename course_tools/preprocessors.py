@@ -283,7 +283,12 @@ class OutOfKernelTests(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         import lecture_lib
 
-        from .outofkernel import Runner, run_tests, split_notebook
+        from .outofkernel import (
+            Runner,
+            answer_names,
+            run_tests,
+            split_notebook,
+        )
 
         source = _source_notebook(resources)
         program, cells, student_sources = split_notebook(source, nb)
@@ -291,6 +296,7 @@ class OutOfKernelTests(NbGraderPreprocessor):
         runner = Runner(
             cells,
             Path(workdir).resolve(),
+            names=answer_names(source),
             cell_timeout=self.cell_timeout,
             use_sandbox=self.use_sandbox,
             slot=self.slot,

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -338,3 +339,38 @@ def test_the_sandbox_is_what_stops_a_hostile_student(tmp_path, monkeypatch):
     )
     backups = sorted((unsafe.grading_dir / "backups").glob("*.db"))
     assert backups and backups[-1].stat().st_size == size
+
+
+def test_links_in_a_submission_are_removed_not_followed(tmp_path):
+    require_sandbox()
+    course = _course(tmp_path / "ws")
+    subs = tmp_path / "subs"
+    for student in ("alice", "bob"):
+        shutil.copytree(
+            SAMPLE / student / ASSIGNMENT, subs / student / ASSIGNMENT
+        )
+    eve = subs / "alice" / ASSIGNMENT
+    (eve / "peek.ipynb.txt").symlink_to(subs / "bob" / ASSIGNMENT)
+    (eve / "again").symlink_to(eve)
+    (eve / "zeros").symlink_to("/dev/zero")
+    collect_submissions(course, subs, ASSIGNMENT)
+    alice, bob = autograde(
+        course, ASSIGNMENT, ["alice", "bob"], progress=False
+    )
+    assert (alice.status, alice.score, alice.flags) == ("graded", 6, ["links"])
+    assert (bob.status, bob.score) == ("graded", 0)
+    folder = course.submitted_dir / "alice" / ASSIGNMENT
+    assert not [p for p in folder.rglob("*") if p.is_symlink()]
+
+
+def test_submissions_folder_must_not_be_the_graders_own(tmp_path):
+    course = Course(ROOT, workspace=tmp_path, release=tmp_path / "release")
+    course.submitted_dir.mkdir(parents=True)
+    with pytest.raises(CourseError, match="grading folder's own"):
+        collect_submissions(course, course.submitted_dir, ASSIGNMENT)
+
+
+def test_export_refuses_to_overwrite_the_gradebook(tmp_path):
+    course = _course(tmp_path)
+    with pytest.raises(CourseError, match="the gradebook itself"):
+        export_grades(course, course.db_path)

@@ -21,7 +21,11 @@ def runner_for(tmp_path):
 
     def start(cells, timeout=5.0):
         runner = ok.Runner(
-            cells, tmp_path, cell_timeout=timeout, read_only=[LECTURE_LIB]
+            cells,
+            tmp_path,
+            names=ok.defined_names(cells),
+            cell_timeout=timeout,
+            read_only=[LECTURE_LIB],
         )
         runner.start()
         started.append(runner)
@@ -256,7 +260,11 @@ def _solution(assignment):
 def _grade(source_nb, submitted_nb, tmp_path, timeout=5.0):
     program, cells, student = ok.split_notebook(source_nb, submitted_nb)
     runner = ok.Runner(
-        cells, tmp_path, cell_timeout=timeout, read_only=[LECTURE_LIB]
+        cells,
+        tmp_path,
+        names=ok.answer_names(source_nb),
+        cell_timeout=timeout,
+        read_only=[LECTURE_LIB],
     )
     try:
         return ok.run_tests(program, student, runner)
@@ -334,3 +342,61 @@ def test_decode_accepts_only_known_random_generators():
     state = np.random.default_rng(5).bit_generator.state
     rng = ok.decode({"__rng__": state}, None)
     assert rng.integers(0, 100) == np.random.default_rng(5).integers(0, 100)
+
+
+def test_a_student_range_never_replaces_the_graders(tmp_path):
+    require_sandbox()
+    nb = _solution("softmax")
+    cheat = (
+        "import numpy as np\n"
+        "range = lambda *args: []\n"
+        "len = lambda x: 0\n"
+        "def stable_softmax(x, axis=-1):\n"
+        "    return np.zeros_like(np.asarray(x, dtype=float))\n"
+    )
+    verdicts = _grade(nb, _with_answer(nb, "stable_softmax", cheat), tmp_path)
+    assert not verdicts["test_softmax_axis"].passed
+
+
+def test_student_messages_do_not_reach_feedback(tmp_path):
+    require_sandbox()
+    nb = _solution("softmax")
+    leak = (
+        "import numpy as np\n"
+        "def stable_softmax(x, axis=-1):\n"
+        "    raise ValueError('SECRET INPUT ' + str(np.asarray(x).shape))\n"
+    )
+    verdicts = _grade(nb, _with_answer(nb, "stable_softmax", leak), tmp_path)
+    for verdict in verdicts.values():
+        assert "SECRET" not in verdict.feedback()
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import importlib as il\n"
+        "def f(x):\n    return il.import_module('scipy.special').softmax(x)\n",
+        "import builtins\n"
+        "def f(x):\n    return builtins.__import__('scipy').special\n",
+    ],
+)
+def test_dynamic_imports_under_another_name_are_found(source):
+    assert ok.forbidden_in_source([source], "f")
+
+
+def test_getattr_is_forbidden_with_forbidden_attributes():
+    source = "def f(rng):\n    return getattr(rng, 'cho' + 'ice')(3)\n"
+    assert ok.forbidden_in_source([source], "f", attributes=("choice",))
+    assert not ok.forbidden_in_source([source], "f")
+
+
+def test_a_named_tuple_unpacks(runner_for):
+    runner = runner_for(
+        [
+            "from collections import namedtuple\n"
+            "Pair = namedtuple('Pair', 'a b')\n"
+            "def pair():\n    return Pair(1, 2)\n"
+        ]
+    )
+    a, b = runner.values()["pair"]()
+    assert (a, b) == (1, 2)
