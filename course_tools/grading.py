@@ -10,6 +10,7 @@ than a bare number.
 import contextlib
 import csv
 import ctypes
+import fcntl
 import hashlib
 import json
 import logging
@@ -481,6 +482,30 @@ def autograde(
             f"with `course release {assignment}`."
         )
     students = list(students or submitted_students(course, assignment))
+    with _exclusive(course):
+        return _autograde_locked(
+            course, assignment, students, progress, workers, force
+        )
+
+
+@contextlib.contextmanager
+def _exclusive(course):
+    """Hold the grading folder's lock: one autograde run at a time."""
+    course.grading_dir.mkdir(parents=True, exist_ok=True)
+    with open(course.grading_dir / ".autograde.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CourseError(
+                f"another `course autograde` is running on "
+                f"{course.grading_dir}; wait for it to finish (two runs "
+                f"would grade the same students and overwrite each "
+                f"other's logs)."
+            ) from None
+        yield
+
+
+def _autograde_locked(course, assignment, students, progress, workers, force):
     backup_gradebook(course, prefix=AUTO_PREFIX, keep=BACKUPS_KEPT)
     logs = course.grading_dir / "logs" / assignment
     logs.mkdir(parents=True, exist_ok=True)

@@ -542,10 +542,17 @@ DYNAMIC = {
 DYNAMIC_MODULES = {"importlib", "builtins"}
 
 
+#: Cells longer than this are not translated from IPython syntax when
+#: read for forbidden imports (the translation is slow on huge cells).
+MAX_TRANSLATED = 100_000
+
+
 def _parse(source):
     try:
         return ast.parse(source)
     except SyntaxError:
+        if len(source) > MAX_TRANSLATED:
+            return None
         try:
             from IPython.core.inputtransformer2 import TransformerManager
 

@@ -374,3 +374,15 @@ def test_export_refuses_to_overwrite_the_gradebook(tmp_path):
     course = _course(tmp_path)
     with pytest.raises(CourseError, match="the gradebook itself"):
         export_grades(course, course.db_path)
+
+
+def test_two_runs_on_one_grading_folder_are_refused(tmp_path):
+    require_sandbox()
+    from course_tools.grading import _exclusive
+
+    course = _course(tmp_path)
+    with _exclusive(course):
+        with pytest.raises(CourseError, match="another `course autograde`"):
+            autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    (result,) = autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    assert result.score == 6
