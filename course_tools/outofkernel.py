@@ -311,7 +311,6 @@ class Runner:
         #: index -> the exception a cell raised (type and message)
         self.cell_errors = {}
         self.names = {}
-        self.generation = 0
 
     # process handling
 
@@ -348,7 +347,6 @@ class Runner:
         self._in = rep_r
         self._buffer = b""
         os.set_blocking(self._out, False)
-        self.generation += 1
 
     def close(self):
         """Stop the interpreter and everything it started."""
@@ -363,13 +361,6 @@ class Runner:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=10)
         self.proc = None
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # framing
 
@@ -464,7 +455,6 @@ class Runner:
     def _request(self, message, args=None):
         if self.proc is None:
             raise RunnerFailure("exited")
-        generation = self.generation
         try:
             self._send(message)
             reply = self._recv()
@@ -473,7 +463,7 @@ class Runner:
             raise
         if not isinstance(reply, dict):
             raise RunnerFailure("sent an unreadable reply")
-        if args is not None and generation == self.generation:
+        if args is not None:
             _copy_back(args, reply.get("after"), self)
         for w in reply.get("warnings", [])[:20]:
             category = getattr(builtins, str(w.get("category")), None)
