@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # nbgrader calls `alembic` from PATH; the course kernels come from the venv.
 RUN := PATH="$(CURDIR)/$(BIN):$$PATH"
 
-.PHONY: demo test bench lint lab venv sandbox clean
+.PHONY: demo notes test bench lint lab venv sandbox clean
 
 venv: $(STAMP)
 
@@ -33,6 +33,12 @@ sandbox:
 
 demo: $(STAMP) sandbox
 	$(RUN) $(BIN)/course demo
+	$(RUN) $(BIN)/course notes --quiet
+
+# The lectures as an offline website in _build/notes/html (needs npm once,
+# to fetch MathJax).
+notes: $(STAMP)
+	$(RUN) $(BIN)/course notes
 
 test: $(STAMP) lint sandbox
 	$(RUN) $(BIN)/python -m pytest

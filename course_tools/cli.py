@@ -156,6 +156,18 @@ def cmd_execute(args):
     return 0
 
 
+def cmd_notes(args):
+    from .notes import build_notes
+
+    course = _course(args)
+    index = build_notes(
+        course, args.build_dir, jobs=args.jobs, quiet=args.quiet
+    )
+    print(f"notes written to {_shown(course, index.parent)}/")
+    print(f"read them at {index.as_uri()}")
+    return 0
+
+
 def cmd_demo(args):
     from .demo import run_demo
 
@@ -320,6 +332,29 @@ def build_parser():
     )
     p.add_argument("notebooks", nargs="*", metavar="NOTEBOOK")
     p.set_defaults(func=cmd_execute)
+
+    p = sub.add_parser(
+        "notes",
+        parents=[common],
+        help="build the lectures as an offline HTML book",
+        description="Run every lecture and render it, with the released "
+        "exercises to download, as a website in _build/notes/html/ that "
+        "needs no network to read (MathJax is fetched once with npm). "
+        "Sphinx warnings count as errors.",
+    )
+    p.add_argument(
+        "--build-dir",
+        metavar="DIR",
+        help="work folder of the build; the site goes to DIR/html "
+        "(default: _build/notes)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_positive("processes"),
+        metavar="N",
+        help="lectures built side by side (default: one per CPU core)",
+    )
+    p.set_defaults(func=cmd_notes)
 
     p = sub.add_parser(
         "demo",
