@@ -38,6 +38,9 @@ SECRET_MARKERS = (
     "END HIDDEN TESTS",
 )
 
+#: What ipykernel prints on every start over TCP, even on 127.0.0.1.
+KERNEL_NOTICE = "Kernel is running over TCP without encryption"
+
 __all__ = ["build_notes", "released_notebooks", "vendor_mathjax"]
 
 
@@ -254,8 +257,15 @@ def build_notes(course, folder=None, jobs=None, quiet=False):
         command.insert(3, "-q")
     env = dict(os.environ, COURSE_NOTES_EXTRA=str(extra))
     log.info("building the notes (each lecture runs once)")
-    done = subprocess.run(command, env=env)
-    if done.returncode != 0:
+    with subprocess.Popen(
+        command, env=env, stderr=subprocess.PIPE, text=True
+    ) as sphinx:
+        # Sphinx's warnings pass through; the kernels' notice about their
+        # loopback transport (one per lecture) does not.
+        for line in sphinx.stderr:
+            if KERNEL_NOTICE not in line:
+                sys.stderr.write(line)
+    if sphinx.returncode != 0:
         raise CourseError(
             "building the notes failed; Sphinx's messages above name the "
             "page and the cell."

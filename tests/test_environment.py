@@ -7,6 +7,9 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Tools conda provides that pip cannot: pip itself, and Node.js with npm,
+#: which fetches MathJax for the rendered notes.
+CONDA_ONLY = {"pip", "nodejs"}
 
 
 def _split(spec):
@@ -30,7 +33,7 @@ def conda_requirements():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = {}
     for item in env["dependencies"]:
-        if isinstance(item, str) and _split(item)[0] != "pip":
+        if isinstance(item, str) and _split(item)[0] not in CONDA_ONLY:
             name, spec = _split(item)
             deps[name] = spec
     return env, deps

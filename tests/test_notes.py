@@ -24,6 +24,7 @@ from course_tools.cli import main
 from course_tools.course import Course, CourseError
 from course_tools.notes import (
     SECRET_MARKERS,
+    build_notes,
     exercises_page,
     released_notebooks,
 )
@@ -305,3 +306,23 @@ def test_the_index_links_every_lecture_in_order(site):
     html = (site / "index.html").read_text()
     order = [html.find(f"lectures/{p.stem}.html") for p in lectures()]
     assert all(i >= 0 for i in order) and order == sorted(order)
+
+
+def test_a_lecture_that_raises_stops_the_build(tmp_path, capfd):
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed")
+    shutil.copytree(ROOT / "notes", tmp_path / "notes")
+    shutil.copyfile(
+        ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py"
+    )
+    (tmp_path / "notebooks").mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3"}
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Lecture 1: broken"),
+        nbformat.v4.new_code_cell("raise RuntimeError('a broken lecture')"),
+    ]
+    nbformat.write(nb, tmp_path / "notebooks" / "01_broken.ipynb")
+    with pytest.raises(CourseError, match="building the notes failed"):
+        build_notes(Course(tmp_path), quiet=True)
+    assert "a broken lecture" in capfd.readouterr().err
