@@ -33,6 +33,15 @@ __all__ = ["softmax", "log_softmax", "logsumexp", "softmax_jacobian"]
 # setting, where a bug would show.
 _FP_STATE = {"under": "ignore", "over": "ignore"}
 
+#: Bytes of input processed at a time. A block this size stays in a
+#: core's cache while the maximum, the exponential, the sum and the
+#: scaling pass over it, so that memory is read about once instead of once
+#: per pass; it is large enough that numpy's cost per call is small.
+BLOCK_BYTES = 512 * 1024
+#: Terms a float32 sum may add one by one: its rounding error stays below
+#: this many times float32's eps (about 4e-6 relative).
+_FEW_TERMS = 64
+
 
 def _sum_dtype(dtype):
     """The dtype to accumulate sums in: at least float64.
@@ -43,6 +52,75 @@ def _sum_dtype(dtype):
     float64 copy of the array) keeps the error far below float32's eps.
     """
     return np.result_type(dtype, np.float64)
+
+
+def _slices(arr, ax):
+    """View ``arr`` with the reduced axis as axis 1 of a 2-D or 3-D array.
+
+    Returns ``(outer, n, inner)`` and the view: shape ``(outer, n)`` when
+    ``ax`` is the last axis, else ``(outer, n, inner)``. ``reshape`` copies
+    only input that is not C-contiguous.
+    """
+    outer, n, inner = _dims(arr.shape, ax)
+    shape = (outer, n) if inner == 1 else (outer, n, inner)
+    return (outer, n, inner), arr.reshape(shape)
+
+
+def _dims(shape, ax):
+    """``(outer, n, inner)``: sizes before, along and after axis ``ax``."""
+    outer = int(np.prod(shape[:ax], dtype=np.int64))
+    inner = int(np.prod(shape[ax + 1 :], dtype=np.int64))
+    return outer, shape[ax], inner
+
+
+def _blocks(length, per_item, itemsize):
+    """Slices of ``range(length)`` whose items fill about one block.
+
+    ``per_item`` is the number of array entries per item.
+    """
+    step = max(1, BLOCK_BYTES // max(1, per_item * itemsize))
+    for start in range(0, length, step):
+        yield slice(start, min(start + step, length))
+
+
+def _fits_in_range(t, dtype):
+    """Whether ``1 / t`` scaling is safe to do in ``dtype`` itself."""
+    info = np.finfo(dtype)
+    return float(info.tiny) <= t <= float(info.max)
+
+
+def _shift_limit(n, dtype):
+    """Largest slice maximum for which ``exp(x)`` may skip the shift.
+
+    With every slice maximum ``m`` in ``[0, log(max) - log(n) - 1]``,
+    neither ``exp(x)`` nor a sum of ``n`` such terms can overflow, and
+    since ``x - m <= x`` no term underflows sooner than ``exp(x - m)``
+    would. Skipping the subtraction then saves a pass over the data and
+    loses no accuracy.
+    """
+    return float(np.log(np.finfo(dtype).max) - np.log(n)) - 1.0
+
+
+def _needs_shift(m, t, limit):
+    """Whether ``exp((x - m) / t)`` must be computed as such."""
+    return t != 1.0 or not (0.0 <= m.min() and m.max() <= limit)
+
+
+def _shift_into(out, block, m, t):
+    """Write ``(block - m) / t`` into ``out`` (see :func:`_scaled_shift`)."""
+    wd = out.dtype
+    if t > 1.0:
+        # block - m can overflow where (block - m) / t does not. Halving
+        # both operands is exact and keeps the difference in range.
+        half = wd.type(0.5)
+        np.multiply(block, half, out=out, dtype=wd)
+        out -= np.multiply(m, half, dtype=wd)
+        out /= wd.type(t) * half
+    else:
+        np.subtract(block, m, out=out, dtype=wd)
+        if t != 1.0:
+            out /= wd.type(t)
+    return out
 
 
 def _flatten_for_axis(arr, axis, func):
@@ -131,24 +209,12 @@ def _scaled_shift(arr, m, axis, t):
     float64 instead, so that no entry becomes NaN.
     """
     wd = work_dtype(arr.dtype)
-    info = np.finfo(wd)
-    if not float(info.tiny) <= t <= float(info.max):
+    if not _fits_in_range(t, wd):
         wd = np.result_type(wd, np.float64)
     with np.errstate(over="ignore"):
         # Overflow here only turns a hugely negative difference into -inf,
         # whose exponential is the correct 0.
-        if t > 1.0:
-            # arr - m can overflow where (arr - m) / t does not. Halving
-            # both operands is exact and keeps the difference in range.
-            half = wd.type(0.5)
-            z = np.multiply(arr, half, dtype=wd)
-            z -= np.multiply(m, half, dtype=wd)
-            z /= wd.type(t) * half
-        else:
-            z = np.subtract(arr, m, dtype=wd)
-            if t != 1.0:
-                z /= wd.type(t)
-    return z
+        return _shift_into(np.empty(arr.shape, dtype=wd), arr, m, t)
 
 
 def softmax(x, axis=-1, temperature=1.0):
@@ -232,10 +298,14 @@ def softmax(x, axis=-1, temperature=1.0):
     if flat.shape[ax] == 0:
         return np.zeros(arr.shape, dtype=arr.dtype)
 
+    wd = work_dtype(arr.dtype)
     with np.errstate(**_FP_STATE):
+        if t != 0.0 and _fits_in_range(t, wd):
+            p = _softmax_blocked(flat, ax, t, func)
+            return p.astype(arr.dtype, copy=False).reshape(arr.shape)
         m = _slice_max(flat, ax, func)
         if t == 0.0:
-            p = (flat == m).astype(work_dtype(arr.dtype))
+            p = (flat == m).astype(wd)
         else:
             p = _scaled_shift(flat, m, ax, t)
             np.exp(p, out=p)
@@ -245,6 +315,58 @@ def softmax(x, axis=-1, temperature=1.0):
         s = p.sum(axis=ax, keepdims=True, dtype=_sum_dtype(p.dtype))
         p /= s.astype(p.dtype, copy=False)
         return p.astype(arr.dtype, copy=False).reshape(arr.shape)
+
+
+def _softmax_blocked(flat, ax, t, func):
+    """Softmax of ``flat`` along ``ax``, computed one cache block at a time.
+
+    When whole slices fit in a block, each block of slices goes through
+    maximum, shift, exponential, sum and scaling while it is in cache.
+    Larger slices along an axis that is not the last are done in blocks
+    of positions along the axis: the maximum first, then the exponentials
+    with a running float64 sum, then the scaling.
+    """
+    wd = work_dtype(flat.dtype)
+    (outer, n, inner), x = _slices(flat, ax)
+    out = np.empty(x.shape, dtype=wd)
+    # Along the last axis NumPy sums pairwise, accurately in any dtype;
+    # along a strided axis it adds term by term, so float32 sums in float64.
+    sum_dtype = wd if inner == 1 else _sum_dtype(wd)
+    limit = _shift_limit(n, wd)
+    if inner == 1 or n * inner * flat.itemsize <= BLOCK_BYTES:
+        for b in _blocks(outer, n * inner, flat.itemsize):
+            block, p = x[b], out[b]
+            m = block.max(axis=1, keepdims=True)
+            if not np.isfinite(m).all():
+                _slice_max(flat, ax, func)  # raises, naming the slice
+            if _needs_shift(m, t, limit):
+                np.exp(_shift_into(p, block, m, t), out=p)
+            else:
+                np.exp(block, out=p, dtype=wd)
+            s = p.sum(axis=1, keepdims=True, dtype=sum_dtype)
+            p *= (1.0 / s).astype(wd, copy=False)
+        return out
+    # NumPy adds a block's rows one by one. A few dozen terms per column
+    # are accurate in the working dtype (and much faster to add); the
+    # running total is float64 either way.
+    rows = next(_blocks(n, inner, flat.itemsize))
+    partial_dtype = wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
+    for o in range(outer):
+        xo, po = x[o], out[o]
+        m = xo.max(axis=0, keepdims=True)
+        if not np.isfinite(m).all():
+            _slice_max(flat, ax, func)
+        shift = _needs_shift(m, t, limit)
+        s = np.zeros((1, inner), dtype=sum_dtype)
+        for b in _blocks(n, inner, flat.itemsize):
+            p = po[b]
+            if shift:
+                np.exp(_shift_into(p, xo[b], m, t), out=p)
+            else:
+                np.exp(xo[b], out=p, dtype=wd)
+            s += p.sum(axis=0, keepdims=True, dtype=partial_dtype)
+        po *= (1.0 / s).astype(wd, copy=False)
+    return out
 
 
 def log_softmax(x, axis=-1, temperature=1.0):
@@ -313,6 +435,8 @@ def log_softmax(x, axis=-1, temperature=1.0):
             is_max = flat == m
             log_k = np.log(is_max.sum(axis=ax, keepdims=True).astype(wd))
             out = np.where(is_max, -log_k, wd.type(-np.inf)).astype(wd)
+        elif _fits_in_range(t, work_dtype(arr.dtype)) and _blocked(flat, ax):
+            out = _log_softmax_blocked(flat, ax, t, func)
         else:
             m, idx = _slice_max_and_index(flat, ax, func)
             # z = (x - m) / T is exactly 0 at the maxima, so out = z -
@@ -324,6 +448,37 @@ def log_softmax(x, axis=-1, temperature=1.0):
         # A log-probability below the dtype's range correctly becomes -inf.
         out = out.astype(arr.dtype, copy=False)
         return out.reshape(arr.shape)
+
+
+def _blocked(flat, ax):
+    """Whether cache blocks of whole slices cover ``flat`` along ``ax``."""
+    _, n, inner = _dims(flat.shape, ax)
+    return inner == 1 or n * inner * flat.itemsize <= BLOCK_BYTES
+
+
+def _log_softmax_blocked(flat, ax, t, func):
+    """:func:`log_softmax` of ``flat``, one cache block of slices at a time.
+
+    Each block goes through the steps of the unblocked computation while
+    it is in cache; the exponentials go to a scratch buffer reused by
+    every block.
+    """
+    wd = work_dtype(flat.dtype)
+    (outer, n, inner), x = _slices(flat, ax)
+    out = np.empty(x.shape, dtype=wd)
+    scratch = None
+    for b in _blocks(outer, n * inner, flat.itemsize):
+        block, z = x[b], out[b]
+        idx = block.argmax(axis=1, keepdims=True)
+        m = np.take_along_axis(block, idx, axis=1)
+        if not np.isfinite(m).all():
+            _slice_max(flat, ax, func)  # raises, naming the slice
+        _shift_into(z, block, m, t)
+        if scratch is None:
+            scratch = np.empty(z.size, dtype=wd)
+        e = np.exp(z, out=scratch[: z.size].reshape(z.shape))
+        z -= _log_sum(e, idx, 1).astype(wd, copy=False)
+    return out
 
 
 def logsumexp(x, axis=-1, keepdims=False):
@@ -380,7 +535,6 @@ def logsumexp(x, axis=-1, keepdims=False):
     func = "logsumexp"
     arr = as_float_array(x, "x", func)
     keepdims = check_bool(keepdims, "keepdims", func)
-    wd = work_dtype(arr.dtype)
     if axis is None:
         out_shape = (1,) * arr.ndim if keepdims else ()
     else:
@@ -395,15 +549,32 @@ def logsumexp(x, axis=-1, keepdims=False):
         return np.full(out_shape, -np.inf, dtype=arr.dtype)
 
     with np.errstate(**_FP_STATE):
-        m, idx = _slice_max_and_index(flat, ax, func, allow_all_masked=True)
-        finite = np.isfinite(m)  # False only for all -inf slices
-        m = np.where(finite, m, 0).astype(wd)
-        e = np.exp(np.subtract(flat, m, dtype=wd))
-        # m + log1p(rest) in the accumulation dtype (at least float64),
-        # rounded once to the input dtype.
-        out = m + _log_sum(e, idx, ax)
-        out = np.where(finite, out, -np.inf)  # the log of an empty sum
+        if not _blocked(flat, ax):
+            out = _logsumexp_kept(flat, ax, func)
+        else:
+            (outer, n, inner), x = _slices(flat, ax)
+            kept = (outer, 1) if inner == 1 else (outer, 1, inner)
+            out = np.empty(kept, dtype=_sum_dtype(arr.dtype))
+            for b in _blocks(outer, n * inner, flat.itemsize):
+                try:
+                    out[b] = _logsumexp_kept(x[b], 1, func)
+                except ValueError:
+                    # Name the slice by its index in x, not in the block.
+                    _slice_max_and_index(flat, ax, func, True)
+                    raise
+        # Rounded once from the accumulation dtype to the input dtype.
         return out.astype(arr.dtype, copy=False).reshape(out_shape)
+
+
+def _logsumexp_kept(flat, ax, func):
+    """logsumexp along ``ax``, kept, in the accumulation dtype."""
+    m, idx = _slice_max_and_index(flat, ax, func, allow_all_masked=True)
+    finite = np.isfinite(m)  # False only for all -inf slices
+    m = np.where(finite, m, 0).astype(work_dtype(flat.dtype))
+    e = np.exp(np.subtract(flat, m, dtype=m.dtype))
+    # m + log1p(rest) in the accumulation dtype (at least float64).
+    out = m + _log_sum(e, idx, ax)
+    return np.where(finite, out, -np.inf)  # the log of an empty sum
 
 
 def softmax_jacobian(p):

@@ -11,6 +11,7 @@ the float64 formula log1p(exp(-d)).
 """
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -1385,3 +1386,86 @@ class TestInputConversion:
         # Beyond int64 but within float64: still dtype object, as before.
         with pytest.raises(ValueError, match=r"got an array of dtype object"):
             softmax([2**70, 0])
+
+
+class TestCacheBlocks:
+    """Results do not depend on how the input is cut into cache blocks.
+
+    ``BLOCK_BYTES`` is made tiny so that small arrays go through every
+    path: several slices per block, one slice per block, and slices larger
+    than a block along an axis that is not the last.
+    """
+
+    SHAPES = [(7,), (3, 5), (5, 3, 4), (2, 40, 9), (33, 17), (4, 1, 3)]
+
+    @pytest.fixture(params=[8, 64, 1024, 2**20], autouse=True)
+    def block_bytes(self, request, monkeypatch):
+        # lecture_lib.softmax is also the name of the function.
+        module = sys.modules["lecture_lib.softmax"]
+        monkeypatch.setattr(module, "BLOCK_BYTES", request.param)
+        return request.param
+
+    @pytest.mark.parametrize("shape", SHAPES)
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("temperature", [1.0, 0.3, 7.0])
+    def test_softmax_and_log_softmax_match_scipy(
+        self, shape, dtype, temperature
+    ):
+        x = random_scores(1, shape, dtype, scale=20.0)
+        x.flat[0] = -np.inf
+        exact = x.astype(np.float64) / temperature
+        rtol = 1e-4 if dtype == np.float32 else 1e-12
+        for axis in range(-1, len(shape)):
+            if shape[axis] == 1:
+                continue
+            p = softmax(x, axis=axis, temperature=temperature)
+            assert p.dtype == dtype
+            np.testing.assert_allclose(
+                p,
+                scipy.special.softmax(exact, axis=axis),
+                rtol=rtol,
+                atol=1e-30,
+            )
+            log_p = log_softmax(x, axis=axis, temperature=temperature)
+            np.testing.assert_allclose(
+                log_p,
+                scipy.special.log_softmax(exact, axis=axis),
+                rtol=rtol,
+                atol=rtol,
+            )
+
+    @pytest.mark.parametrize("shape", SHAPES)
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_logsumexp_matches_scipy(self, shape, dtype):
+        x = random_scores(2, shape, dtype, scale=20.0)
+        x[..., 0] = -np.inf
+        rtol = 1e-6 if dtype == np.float32 else 1e-14
+        for axis in range(-1, len(shape)):
+            np.testing.assert_allclose(
+                logsumexp(x, axis=axis),
+                scipy.special.logsumexp(x.astype(np.float64), axis=axis),
+                rtol=rtol,
+            )
+
+    @pytest.mark.parametrize("offset", [-50.0, 0.0, 30.0, 85.0])
+    def test_maxima_near_overflow_or_below_zero(self, offset):
+        # The subtraction of the maximum is skipped only where that is
+        # safe: the result must hold for maxima below 0 and near overflow.
+        x = random_scores(3, (40, 30), np.float32) + np.float32(offset)
+        for axis in (0, 1):
+            p = softmax(x, axis=axis)
+            assert np.isfinite(p).all()
+            np.testing.assert_allclose(
+                p,
+                scipy.special.softmax(x.astype(np.float64), axis=axis),
+                rtol=1e-5,
+            )
+
+    @pytest.mark.parametrize("func", [softmax, log_softmax, logsumexp])
+    def test_errors_name_the_slice_in_the_whole_input(self, func):
+        x = np.zeros((6, 50))
+        x[4, 44] = np.nan
+        with pytest.raises(ValueError, match=r"index \(4,\) along axis 1"):
+            func(x)
+        with pytest.raises(ValueError, match=r"index \(44,\) along axis 0"):
+            func(x, axis=0)
