@@ -37,6 +37,7 @@ from ._checks import (
     as_float_array,
     as_generator,
     check_axis,
+    check_bool,
     check_float_dtype,
     work_dtype,
 )
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 _UPDATES = ("residual", "replace")
+#: Bytes of scores held at a time when attention returns only its output:
+#: queries are processed in blocks this large, so that extra memory stays
+#: bounded whatever the sequence length.
+ATTENTION_BLOCK_BYTES = 1024 * 1024
 
 
 # -- input checks ------------------------------------------------------
@@ -236,6 +241,43 @@ def _attention(q_scaled, k, v, allowed):
         weights = _softmax_allowed(scores, allowed, -1, owned=True)
     # (..., n_queries, n_keys) @ (..., n_keys, d_v) -> (..., n_queries, d_v)
     return np.matmul(weights, v), weights
+
+
+def _attention_in_blocks(q_scaled, k, v, allowed):
+    """The output of :func:`_attention`, one block of queries at a time.
+
+    Each batch entry (every head of every sequence) is done on its own,
+    in blocks of queries whose scores take at most about
+    ``ATTENTION_BLOCK_BYTES``: only one block of scores and weights exists
+    at a time, instead of all of them, and each matrix product is large
+    enough for BLAS to run at full speed.
+    """
+    n_q, n_k = q_scaled.shape[-2], k.shape[-2]
+    batch = np.broadcast_shapes(
+        q_scaled.shape[:-2], k.shape[:-2], v.shape[:-2]
+    )
+    out = np.empty((*batch, n_q, v.shape[-1]), dtype=q_scaled.dtype)
+    q_all, k_all, v_all = (
+        np.broadcast_to(a, (*batch, *a.shape[-2:])) for a in (q_scaled, k, v)
+    )
+    if allowed is not None:
+        allowed = np.broadcast_to(allowed, (*batch, n_q, n_k))
+    step = max(1, ATTENTION_BLOCK_BYTES // (n_k * q_scaled.itemsize))
+    for i in np.ndindex(batch):
+        k_t = k_all[i].T  # (d_k, n_keys)
+        for start in range(0, n_q, step):
+            rows = slice(start, start + step)
+            # (queries, d_k) @ (d_k, n_keys) -> (queries, n_keys)
+            scores = q_all[i][rows] @ k_t
+            if allowed is None:
+                weights = softmax(scores, axis=-1)
+            else:
+                weights = _softmax_allowed(
+                    scores, allowed[i][rows], -1, owned=True
+                )
+            # (queries, n_keys) @ (n_keys, d_v) -> (queries, d_v)
+            np.matmul(weights, v_all[i], out=out[i][rows])
+    return out
 
 
 def _weights(u, q, scale):
@@ -572,7 +614,9 @@ def padding_mask(lengths, n_keys):
 # -- scaled dot-product attention -----------------------------------------
 
 
-def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
+def scaled_dot_product_attention(
+    Q, K, V, mask=None, scale=None, return_weights=True
+):
     """Attention of many queries over keys and values, with a mask.
 
     Parameters
@@ -593,6 +637,11 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
         Factor applied to the scores; None means ``1 / sqrt(d_k)``, with
         ``d_k`` the size of one query (per head, for multi-head
         attention).
+    return_weights : bool, default=True
+        Whether to return the weights too. Without them, queries are
+        processed in blocks and the extra memory stays near
+        ``ATTENTION_BLOCK_BYTES`` (1 MiB) instead of growing with
+        ``n_queries * n_keys``; only ``output`` is returned.
 
     Returns
     -------
@@ -601,6 +650,7 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
         that query ``i`` attends to; 0 for a query that may attend to no
         key.
     weights : ndarray of shape (..., n_queries, n_keys)
+        Only with ``return_weights=True``.
         ``softmax(Q K^T * scale)`` over the allowed keys of each query,
         exactly 0 at masked keys; each row sums to 1, or is all 0 when
         the mask allows no key. ``...`` are the batch axes of ``Q`` and
@@ -629,7 +679,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
     -----
     The scale multiplies ``Q`` before the product (``n_queries * d_k``
     multiplications instead of ``n_queries * n_keys``). Both products are
-    single ``np.matmul`` calls on the whole stack of batch and head axes.
+    ``np.matmul`` calls on the whole stack of batch and head axes: one
+    each, or one each per block of queries when the weights are not
+    returned.
 
     Examples
     --------
@@ -659,6 +711,7 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
            [0.333, 0.333, 0.333]])
     """
     func = "scaled_dot_product_attention"
+    return_weights = check_bool(return_weights, "return_weights", func)
     arrays = [
         as_float_array(a, n, func)
         for a, n in zip((Q, K, V), "QKV", strict=True)
@@ -705,6 +758,9 @@ def scaled_dot_product_attention(Q, K, V, mask=None, scale=None):
     q_scaled = np.multiply(q_arr, s, dtype=wd)
     k = k_arr.astype(wd, copy=False)
     v = v_arr.astype(wd, copy=False)
+    if not return_weights:
+        out = _attention_in_blocks(q_scaled, k, v, allowed)
+        return out.astype(dtype, copy=False)
     out, weights = _attention(q_scaled, k, v, allowed)
     return out.astype(dtype, copy=False), weights.astype(dtype, copy=False)
 

@@ -684,8 +684,103 @@ class TestScaledDotProductAttention:
             out, _ = scaled_dot_product_attention(Q, K, V, mask=m)
             close(out, expected.numpy(), rtol=1e-10, atol=1e-12)
 
+    def test_float32_in_blocks_matches_torch(self):
+        torch = import_torch()
+        Q, K, V = random_qkv(29, (2, 4), 64, 48, 16, 8, dtype=np.float32)
+        mask = causal_mask(64, 48)
+        t = [torch.from_numpy(a) for a in (Q, K, V, mask)]
+        for m, tm in ((None, None), (mask, t[3])):
+            expected = torch.nn.functional.scaled_dot_product_attention(
+                *t[:3], attn_mask=tm
+            )
+            out = scaled_dot_product_attention(
+                Q, K, V, mask=m, return_weights=False
+            )
+            assert out.dtype == np.float32
+            np.testing.assert_allclose(
+                out, expected.numpy(), rtol=1e-5, atol=1e-6
+            )
+
 
 # -- causal_mask -----------------------------------------------------------
+
+
+class TestAttentionInBlocks:
+    """Without the weights, queries go in blocks: same output, less memory."""
+
+    @pytest.fixture(params=[64, 1024, 2**20], autouse=True)
+    def block_bytes(self, request, monkeypatch):
+        import lecture_lib.attention as module
+
+        monkeypatch.setattr(module, "ATTENTION_BLOCK_BYTES", request.param)
+
+    @pytest.mark.parametrize(
+        "mask",
+        [
+            None,
+            "causal",  # one mask shared by every batch entry
+            "padding",  # (batch, 1, n_keys): shared by the queries
+            "per_head",  # a mask for every batch entry and head
+            "keys",  # 1-D, over the keys only
+            "empty_row",  # a query that may attend to no key
+        ],
+    )
+    def test_output_matches_the_loops(self, mask):
+        Q, K, V = random_qkv(4, batch=(2, 3), n_q=9, n_k=7, d_k=3, d_v=2)
+        rng = np.random.default_rng(5)
+        masks = {
+            None: None,
+            "causal": causal_mask(9, 7),
+            "padding": padding_mask([7, 3], 7)[:, None],
+            "per_head": rng.random((2, 3, 9, 7)) < 0.7,
+            "keys": np.array([True, False, True, True, False, True, True]),
+            "empty_row": np.ones((9, 7), dtype=bool),
+        }
+        m = masks[mask]
+        if mask == "empty_row":
+            m[4] = False
+        out = scaled_dot_product_attention(Q, K, V, m, return_weights=False)
+        close(out, naive_attention(Q, K, V, m)[0])
+        # The one-piece computation, to rounding (BLAS may sum the
+        # products of a smaller matrix in another order).
+        whole, _ = scaled_dot_product_attention(Q, K, V, m)
+        close(out, whole, rtol=1e-14, atol=1e-15)
+
+    def test_batch_axes_broadcast(self):
+        Q, _, _ = random_qkv(6, batch=(2, 1), n_q=5)
+        _, K, V = random_qkv(7, batch=(1, 3), n_q=5)
+        out = scaled_dot_product_attention(Q, K, V, return_weights=False)
+        assert out.shape == (2, 3, 5, 2)
+        close(out, naive_attention(Q, K, V)[0])
+
+    @pytest.mark.parametrize("dtype", FLOATS)
+    def test_dtype_is_kept(self, dtype):
+        Q, K, V = random_qkv(8, dtype=dtype)
+        out = scaled_dot_product_attention(Q, K, V, return_weights=False)
+        assert out.dtype == dtype
+
+    def test_refuses_a_flag_that_is_not_a_bool(self):
+        Q, K, V = random_qkv(9)
+        with pytest.raises(ValueError, match="return_weights=True or"):
+            scaled_dot_product_attention(Q, K, V, return_weights="no")
+
+
+def test_attention_without_weights_needs_memory_for_one_block():
+    import tracemalloc
+
+    # All weights would take 2 * 2 * 2048 * 2048 * 4 bytes = 64 MiB.
+    rng = np.random.default_rng(10)
+    Q, K, V = (
+        rng.normal(size=(2, 2, 2048, 16)).astype(np.float32) for _ in range(3)
+    )
+    output_bytes = Q.nbytes
+    tracemalloc.start()
+    scaled_dot_product_attention(Q, K, V, return_weights=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    # The output, plus scores and weights of one block (1 MiB each), plus
+    # small change.
+    assert peak < output_bytes + 4 * 2**20, f"peak {peak / 2**20:.1f} MiB"
 
 
 class TestCausalMask:

@@ -25,8 +25,12 @@ def test_quick_run_prints_every_row(capsys):
         assert name in out
     ratios = re.findall(r"(np\.exp|scipy|torch): +(\d+\.\d+)x", out)
     assert ratios and all(float(r) > 0 for _, r in ratios)
-    errors = [float(e) for e in re.findall(r"float64 scipy (\S+)", out)]
-    assert errors and max(errors) < 1e-5, "accuracy lost in float32"
+    errors = [float(e) for e in re.findall(r"max rel err (\S+)", out)]
+    assert len(errors) == 12 and max(errors) < 1e-5, "accuracy lost"
+    errors = re.findall(r"max err / max \|float64\| (\S+)", out)
+    assert len(errors) == 2 and max(map(float, errors)) < 1e-5
+    # Every row with a goal says whether it was met.
+    assert len(re.findall(r"  (met|MISSED: .*)$", out, re.M)) == 6
 
 
 def test_grading_benchmark_prints_the_ratio_and_agrees(capsys):
