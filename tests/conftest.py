@@ -1,10 +1,21 @@
 """Fixtures shared by the tests of the course tooling."""
 
+import os
+
 import pytest
 
 from course_tools.course import Course
 from course_tools.grading import release
 from tests.helpers import ROOT
+
+
+def pytest_configure(config):
+    # pytest-xdist runs test files side by side. Each test process grades
+    # as users of its own, so that one file's fork bomb never uses up the
+    # process limit of a sandbox that another file is running.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker.removeprefix("gw") or 0)
+    os.environ["COURSE_SANDBOX_FIRST_UID"] = str(62000 + 100 * index)
 
 
 @pytest.fixture(scope="session")

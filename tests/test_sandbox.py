@@ -238,3 +238,14 @@ def test_a_dead_kernel_costs_only_its_cell(tmp_path):
     assert "KernelDied" in _text(nb.cells[1])
     assert "CellTimeoutError" in _text(nb.cells[2])
     assert "42" in _text(nb.cells[3]), "the state before must be rebuilt"
+
+
+def test_each_grading_run_can_have_its_own_sandbox_users(monkeypatch):
+    if os.geteuid() != 0:
+        assert sandbox.sandbox_uid(3) is None
+        return
+    monkeypatch.setenv(sandbox.FIRST_UID_VARIABLE, "70000")
+    assert sandbox.sandbox_uid(3) == 70003
+    for junk in ("", "-5", "root", "0"):
+        monkeypatch.setenv(sandbox.FIRST_UID_VARIABLE, junk)
+        assert sandbox.sandbox_uid(3) == sandbox.FIRST_UID + 3
