@@ -266,9 +266,17 @@ def softmax(x, axis=-1, temperature=1.0):
     every exponent is then ``<= 0``, and the largest term of the sum is
     exactly 1. Nothing overflows, and the sum never underflows to 0.
 
-    The sum is accumulated in float64 for float16 and float32 input: along
-    an axis that is not contiguous in memory NumPy adds term by term, and a
-    float32 running sum of millions of terms drifts far from the truth.
+    Along an axis that is not contiguous in memory NumPy adds term by
+    term, and a float32 running sum of millions of terms drifts far from
+    the truth; there the sum is accumulated in float64 for float16 and
+    float32 input. Along the last axis NumPy adds pairwise, which is
+    accurate in float32 too.
+
+    For speed, the input is processed in blocks of about ``BLOCK_BYTES``
+    that stay in cache through every step. Where every maximum in a block
+    lies in ``[0, log(max) - log(n) - 1]`` of the dtype, ``exp(x)`` cannot
+    overflow and the subtraction of ``m`` is skipped; the result is the
+    same to rounding.
 
     The computation runs under its own ``np.errstate``, so the result does
     not depend on ``np.seterr``: underflow to 0 is not an error here.
