@@ -138,7 +138,11 @@ def _title_and_summary(path):
                 break
             if line.strip():
                 paragraph.append(line.strip())
-        return title, " ".join(paragraph)
+        summary = " ".join(paragraph)
+        # A paragraph that introduces a list ends the summary on its own.
+        if summary.endswith(":"):
+            summary = summary[:-1] + "."
+        return title, summary
     return path.stem, ""
 
 

@@ -326,3 +326,19 @@ def test_a_lecture_that_raises_stops_the_build(tmp_path, capfd):
     with pytest.raises(CourseError, match="building the notes failed"):
         build_notes(Course(tmp_path), quiet=True)
     assert "a broken lecture" in capfd.readouterr().err
+
+
+def test_exercises_page_shows_each_title_summary_and_download(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "# Exercise: a test\n\nFirst line\nof the intro, with a list:\n"
+            "\n- item"
+        )
+    ]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    page = exercises_page([("softmax", path)])
+    assert "## Exercise: a test" in page
+    assert "First line of the intro, with a list." in page
+    assert "{download}`Download x.ipynb <downloads/softmax/x.ipynb>`" in page
