@@ -25,11 +25,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
+
 from .course import CourseError
 
 log = logging.getLogger("course")
 
 NOTES_DIR = "notes"
+#: The MathJax component the pages load (see notes/conf.py).
+MATHJAX_ENTRY = "tex-chtml.js"
+#: Left in a build folder by a build, so that only such a folder is ever
+#: emptied by the next one.
+BUILD_MARKER = ".course-notes-build"
 #: Lines that only the instructor's version of an exercise contains.
 SECRET_MARKERS = (
     "BEGIN SOLUTION",
@@ -63,7 +70,10 @@ def vendor_mathjax(course):
         if not (notes / name).is_file():
             raise CourseError(f"{notes / name} is missing: it pins MathJax.")
     installed = npm_dir / "node_modules" / "mathjax" / "es5"
-    current = installed.is_dir() and all(
+    # Each step leaves a marker when it has finished, so that a copy cut
+    # short (an interrupted npm or copy) is made again, not used.
+    npm_done, copy_done = npm_dir / ".installed", extra / ".copied"
+    current = npm_done.is_file() and all(
         (npm_dir / name).is_file()
         and filecmp.cmp(notes / name, npm_dir / name, shallow=False)
         for name in manifests
@@ -76,6 +86,7 @@ def vendor_mathjax(course):
                 "is not on PATH: install Node.js with npm (Debian and "
                 "Ubuntu: apt-get install npm) and run the command again."
             )
+        npm_done.unlink(missing_ok=True)
         npm_dir.mkdir(parents=True, exist_ok=True)
         for name in manifests:
             shutil.copyfile(notes / name, npm_dir / name)
@@ -86,31 +97,48 @@ def vendor_mathjax(course):
             capture_output=True,
             text=True,
         )
-        if done.returncode != 0 or not installed.is_dir():
+        if done.returncode != 0 or not (installed / MATHJAX_ENTRY).is_file():
             raise CourseError(
                 f"`npm ci` in {npm_dir} could not install MathJax "
                 f"(exit status {done.returncode}):\n{done.stderr.strip()}\n"
                 f"Check that the npm registry is reachable, then run the "
                 f"command again."
             )
+        npm_done.touch()
         shutil.rmtree(extra, ignore_errors=True)
-    if not (extra / "mathjax" / "tex-chtml.js").is_file():
+    if not copy_done.is_file():
         shutil.rmtree(extra, ignore_errors=True)
         shutil.copytree(installed, extra / "mathjax")
+        copy_done.touch()
     return extra
 
 
 def released_notebooks(course):
     """The released notebook of each assignment, in course order.
 
+    Every folder of the release folder (``notebooks/exercises/``) that
+    holds notebooks is an assignment, whether or not its source is here.
     Returns a list of ``(assignment, path)``. Raises `CourseError` when a
-    notebook still holds solution or hidden-test markers, which means it
-    is not a released student version.
+    notebook is not valid JSON, or still holds solution or hidden-test
+    markers, which means it is not a released student version.
     """
+    release = course.release_dir
+    folders = release.iterdir() if release.is_dir() else []
+    assignments = sorted(
+        (p.name for p in folders if p.is_dir() and any(p.glob("*.ipynb"))),
+        key=course.order_key,
+    )
     found = []
-    for assignment in course.assignments():
-        for path in sorted((course.release_dir / assignment).glob("*.ipynb")):
+    for assignment in assignments:
+        for path in sorted((release / assignment).glob("*.ipynb")):
             text = path.read_text(encoding="utf-8")
+            try:
+                json.loads(text)
+            except ValueError as err:
+                raise CourseError(
+                    f"{path} is not a valid notebook ({err}). Run `course "
+                    f"release {assignment}` to write it again."
+                ) from err
             leaked = [m for m in SECRET_MARKERS if m in text]
             if leaked:
                 raise CourseError(
@@ -175,6 +203,32 @@ def exercises_page(released):
     return "\n".join(lines)
 
 
+def _not_lecture_material(course):
+    """An ignore function for copying ``notebooks/`` as the lectures.
+
+    Kept: the lectures (``notebooks/[0-9]*.ipynb``) and every other file
+    they may use (figures, data). Left out: the released exercises,
+    checkpoints and every other notebook, which would become pages.
+    """
+    top = course.root / "notebooks"
+    release = course.release_dir.resolve()
+
+    def ignore(folder, names):
+        folder = Path(folder)
+        return {
+            name
+            for name in names
+            if name == ".ipynb_checkpoints"
+            or (folder / name).resolve() == release
+            or (
+                name.endswith(".ipynb")
+                and not (folder == top and name[:1].isdigit())
+            )
+        }
+
+    return ignore
+
+
 def stage_sources(course, source):
     """Gather the front page, lectures and released exercises in ``source``.
 
@@ -193,7 +247,20 @@ def stage_sources(course, source):
             f"{course.root / 'notebooks'}."
         )
     for path in lectures:
-        shutil.copyfile(path, source / "lectures" / path.name)
+        try:
+            nbformat.read(path, as_version=4)
+        except Exception as err:  # nbformat raises several kinds
+            raise CourseError(
+                f"{path} is not a notebook that can be read: {err}"
+            ) from err
+    # The lectures with the files they use (figures, data), not the
+    # exercises and not notebooks that are not lectures.
+    shutil.rmtree(source / "lectures")
+    shutil.copytree(
+        course.root / "notebooks",
+        source / "lectures",
+        ignore=_not_lecture_material(course),
+    )
     released = released_notebooks(course)
     for assignment, path in released:
         target = source / "downloads" / assignment / path.name
@@ -233,11 +300,15 @@ def build_notes(course, folder=None, jobs=None, quiet=False):
         broken link or a missing figure never reaches readers).
     """
     folder = Path(folder) if folder else build_dir(course)
+    if folder != build_dir(course):  # under _build/, always ours
+        _claim_build_folder(folder)
     extra = vendor_mathjax(course)
-    source, doctrees, html = (
-        folder / name for name in ("source", "doctrees", "html")
+    # The site is built beside the last one and replaces it only when the
+    # build succeeds, so a failed build never leaves readers a broken site.
+    source, doctrees, html, new = (
+        folder / name for name in ("source", "doctrees", "html", "html.new")
     )
-    for stale in (doctrees, html, folder / "jupyter_execute"):
+    for stale in (doctrees, new, folder / "jupyter_execute"):
         shutil.rmtree(stale, ignore_errors=True)
     stage_sources(course, source)
     command = [
@@ -255,7 +326,7 @@ def build_notes(course, folder=None, jobs=None, quiet=False):
         "-W",
         "--keep-going",
         str(source),
-        str(html),
+        str(new),
     ]
     if quiet:
         command.insert(3, "-q")
@@ -271,7 +342,28 @@ def build_notes(course, folder=None, jobs=None, quiet=False):
                 sys.stderr.write(line)
     if sphinx.returncode != 0:
         raise CourseError(
-            "building the notes failed; Sphinx's messages above name the "
-            "page and the cell."
+            f"building the notes failed; Sphinx's messages above say why "
+            f"(run with --jobs 1 if they do not name the page). The last "
+            f"good site, if any, is unchanged in {html}."
         )
+    shutil.rmtree(html, ignore_errors=True)
+    new.rename(html)
     return html / "index.html"
+
+
+def _claim_build_folder(folder):
+    """Make sure ``folder`` may be used, and marked, as a build folder."""
+    if folder.exists() and not folder.is_dir():
+        raise CourseError(
+            f"{folder} is a file; the notes need a folder to build in. "
+            f"Pass --build-dir with a new or empty folder."
+        )
+    if folder.is_dir() and any(folder.iterdir()):
+        if not (folder / BUILD_MARKER).is_file():
+            raise CourseError(
+                f"{folder} is not empty and was not made by `course "
+                f"notes`; its files would be replaced. Pass --build-dir "
+                f"with a new or empty folder."
+            )
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BUILD_MARKER).touch()

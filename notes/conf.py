@@ -34,6 +34,9 @@ nb_output_stderr = "show"
 # $...$, $$...$$ (also inside a paragraph) and \begin{align} in markdown.
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_dmath_double_inline = True
+# "costs $5 and $10" is prose, not math: a $ next to a digit outside the
+# math does not delimit it.
+myst_dmath_allow_digits = False
 
 # MathJax 3 from the npm package, copied to the site root as mathjax/ (a
 # path relative to _static). Nothing is fetched when a page is read.
@@ -50,4 +53,5 @@ html_theme_options = {
     "use_repository_button": False,
 }
 html_last_updated_fmt = None
-html_copy_source = False
+# The lecture notebooks behind the pages, for the download button.
+html_copy_source = True

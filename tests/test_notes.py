@@ -27,6 +27,7 @@ from course_tools.notes import (
     build_notes,
     exercises_page,
     released_notebooks,
+    stage_sources,
 )
 
 SCREENSHOTS = ROOT / "_build" / "notes-screenshots"
@@ -143,10 +144,11 @@ def test_every_released_exercise_is_offered_for_download(site):
 
 def test_no_solution_or_hidden_test_anywhere_in_the_site(site):
     # A line of a solution or hidden test is a leak unless the student
-    # versions show it too (a shared import, say).
+    # versions or the lectures show it too (a shared import, say).
     released = "".join(
         path.read_text() for _, path in released_notebooks(Course(ROOT))
     )
+    released += "".join(path.read_text() for path in lectures())
     secrets = {
         line: assignment
         for assignment in Course(ROOT).assignments()
@@ -342,3 +344,70 @@ def test_exercises_page_shows_each_title_summary_and_download(tmp_path):
     assert "## Exercise: a test" in page
     assert "First line of the intro, with a list." in page
     assert "{download}`Download x.ipynb <downloads/softmax/x.ipynb>`" in page
+
+
+def test_a_build_folder_is_never_a_file_or_someone_elses(tmp_path):
+    course = Course(ROOT)
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(CourseError, match="is a file"):
+        build_notes(course, afile)
+    theirs = tmp_path / "docs"
+    (theirs / "html").mkdir(parents=True)
+    (theirs / "html" / "mine.txt").write_text("keep me")
+    with pytest.raises(CourseError, match="not made by `course notes`"):
+        build_notes(course, theirs)
+    assert (theirs / "html" / "mine.txt").read_text() == "keep me"
+
+
+def _course_copy(tmp_path):
+    """A course with the notes settings and nothing else, in tmp_path."""
+    shutil.copytree(ROOT / "notes", tmp_path / "notes")
+    shutil.copyfile(
+        ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py"
+    )
+    (tmp_path / "notebooks").mkdir()
+    return Course(tmp_path)
+
+
+def test_released_exercises_are_found_without_their_sources(tmp_path):
+    # A public copy of the course keeps solutions/ elsewhere.
+    course = _course_copy(tmp_path)
+    for name in ("selection", "softmax"):
+        target = course.release_dir / name
+        target.mkdir(parents=True)
+        shutil.copy(
+            ROOT / "notebooks" / "exercises" / name / f"{name}.ipynb", target
+        )
+    found = [a for a, _ in released_notebooks(course)]
+    assert found == ["softmax", "selection"]  # the course's order
+
+
+def test_a_damaged_notebook_stops_the_build_with_its_name(tmp_path):
+    course = _course_copy(tmp_path)
+    broken = course.release_dir / "softmax" / "softmax.ipynb"
+    broken.parent.mkdir(parents=True)
+    broken.write_text('{"cells": [')
+    with pytest.raises(CourseError, match="softmax.ipynb is not a valid"):
+        released_notebooks(course)
+    broken.unlink()
+    (course.root / "notebooks" / "01_broken.ipynb").write_text("{ oops")
+    with pytest.raises(CourseError, match="01_broken.ipynb is not a notebook"):
+        stage_sources(course, tmp_path / "source")
+
+
+def test_lectures_keep_their_files_and_leave_other_notebooks(tmp_path):
+    course = _course_copy(tmp_path)
+    notebooks = course.root / "notebooks"
+    nbformat.write(nbformat.v4.new_notebook(), notebooks / "01_a.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), notebooks / "scratch.ipynb")
+    (notebooks / "figures").mkdir()
+    (notebooks / "figures" / "plot.png").write_bytes(b"png")
+    (notebooks / "figures" / "old.ipynb").write_text("{}")
+    stage_sources(course, tmp_path / "source")
+    lectures = tmp_path / "source" / "lectures"
+    assert (lectures / "01_a.ipynb").is_file()
+    assert (lectures / "figures" / "plot.png").read_bytes() == b"png"
+    assert not (lectures / "scratch.ipynb").exists()
+    assert not (lectures / "figures" / "old.ipynb").exists()
+    assert not (lectures / "exercises").exists()
