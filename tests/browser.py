@@ -15,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-import pytest
+from tests.helpers import skip_or_fail
 
 LOOPBACK = "127.0.0.1"
 #: Flags for a headless Chromium on a machine with no display and no
@@ -59,10 +59,7 @@ def require_browser():
             reason = "playwright is not installed (pip install -e '.[dev]')"
     if reason is None:
         return chromium
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but the browser tests cannot run: {reason}")
-    print(f"skipping the browser test: {reason}")
-    pytest.skip(reason)
+    skip_or_fail(reason)
 
 
 @contextlib.contextmanager

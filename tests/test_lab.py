@@ -18,8 +18,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser import Traffic, launch_chromium, require_browser
-from helpers import ROOT
+
+from tests.browser import Traffic, launch_chromium, require_browser
+from tests.helpers import ROOT
 
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 #: Seconds for JupyterLab to start, and for one lecture to run.

@@ -9,7 +9,6 @@ image and get no error response. A screenshot of each page is saved in
 
 import contextlib
 import io
-import os
 import posixpath
 import re
 import shutil
@@ -17,8 +16,6 @@ import urllib.request
 
 import nbformat
 import pytest
-from browser import Traffic, launch_chromium, require_browser, serve_folder
-from helpers import ROOT, secret_lines
 
 from course_tools.cli import main
 from course_tools.course import Course, CourseError
@@ -29,6 +26,13 @@ from course_tools.notes import (
     released_notebooks,
     stage_sources,
 )
+from tests.browser import (
+    Traffic,
+    launch_chromium,
+    require_browser,
+    serve_folder,
+)
+from tests.helpers import ROOT, secret_lines, skip_or_fail
 
 SCREENSHOTS = ROOT / "_build" / "notes-screenshots"
 #: Folders of the site that hold assets, not pages.
@@ -75,11 +79,7 @@ def site(tmp_path_factory):
     """The notes, built by ``course notes`` into a fresh folder."""
     folder = tmp_path_factory.mktemp("notes")
     if shutil.which("npm") is None:
-        reason = "npm is not installed (Debian: apt-get install npm)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the notes cannot be built: {reason}")
-        print(f"skipping the notes: {reason}")
-        pytest.skip(reason)
+        skip_or_fail("npm is not installed (Debian: apt-get install npm)")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = main(
