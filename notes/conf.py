@@ -35,7 +35,8 @@ nb_output_stderr = "show"
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_dmath_double_inline = True
 # "costs $5 and $10" is prose, not math: a $ next to a digit outside the
-# math does not delimit it.
+# math does not delimit it. Where a $ amount could still pair with a
+# later $ in the same paragraph, write it as \$.
 myst_dmath_allow_digits = False
 
 # MathJax 3 from the npm package, copied to the site root as mathjax/ (a

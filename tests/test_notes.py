@@ -310,24 +310,46 @@ def test_the_index_links_every_lecture_in_order(site):
     assert all(i >= 0 for i in order) and order == sorted(order)
 
 
-def test_a_lecture_that_raises_stops_the_build(tmp_path, capfd):
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed")
-    shutil.copytree(ROOT / "notes", tmp_path / "notes")
-    shutil.copyfile(
-        ROOT / "nbgrader_config.py", tmp_path / "nbgrader_config.py"
-    )
-    (tmp_path / "notebooks").mkdir()
+def _lecture(*cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3"}
-    nb.cells = [
+    nb.cells = list(cells)
+    return nb
+
+
+def test_a_lecture_that_raises_stops_the_build(tmp_path, capfd):
+    if shutil.which("npm") is None:
+        skip_or_fail("npm is not installed (Debian: apt-get install npm)")
+    course = _course_copy(tmp_path)
+    nb = _lecture(
         nbformat.v4.new_markdown_cell("# Lecture 1: broken"),
         nbformat.v4.new_code_cell("raise RuntimeError('a broken lecture')"),
-    ]
-    nbformat.write(nb, tmp_path / "notebooks" / "01_broken.ipynb")
+    )
+    nbformat.write(nb, course.root / "notebooks" / "01_broken.ipynb")
     with pytest.raises(CourseError, match="building the notes failed"):
-        build_notes(Course(tmp_path), quiet=True)
+        build_notes(course, quiet=True)
     assert "a broken lecture" in capfd.readouterr().err
+
+
+def test_dollar_amounts_stay_prose_and_lectures_read_their_files(tmp_path):
+    if shutil.which("npm") is None:
+        skip_or_fail("npm is not installed (Debian: apt-get install npm)")
+    course = _course_copy(tmp_path)
+    (course.root / "notebooks" / "data").mkdir()
+    (course.root / "notebooks" / "data" / "answer.txt").write_text("4242")
+    nb = _lecture(
+        nbformat.v4.new_markdown_cell(
+            "# Lecture 1: money\n\nA GPU costs $5 per hour and a CPU "
+            "costs $10 per hour.\n\nHere $p_i$ is math."
+        ),
+        nbformat.v4.new_code_cell("print(open('data/answer.txt').read())"),
+    )
+    nbformat.write(nb, course.root / "notebooks" / "01_money.ipynb")
+    index = build_notes(course, quiet=True)
+    page = (index.parent / "lectures" / "01_money.html").read_text()
+    assert "costs $5 per hour and a CPU costs $10 per hour." in page
+    assert r"\(p_i\)" in page
+    assert "4242" in page
 
 
 def test_exercises_page_shows_each_title_summary_and_download(tmp_path):
