@@ -325,6 +325,12 @@ def softmax(x, axis=-1, temperature=1.0):
         return p.astype(arr.dtype, copy=False).reshape(arr.shape)
 
 
+def _blocked(flat, ax):
+    """Whether cache blocks of whole slices cover ``flat`` along ``ax``."""
+    _, n, inner = _dims(flat.shape, ax)
+    return inner == 1 or n * inner * flat.itemsize <= BLOCK_BYTES
+
+
 def _softmax_blocked(flat, ax, t, func):
     """Softmax of ``flat`` along ``ax``, computed one cache block at a time.
 
@@ -341,7 +347,7 @@ def _softmax_blocked(flat, ax, t, func):
     # along a strided axis it adds term by term, so float32 sums in float64.
     sum_dtype = wd if inner == 1 else _sum_dtype(wd)
     limit = _shift_limit(n, wd)
-    if inner == 1 or n * inner * flat.itemsize <= BLOCK_BYTES:
+    if _blocked(flat, ax):
         for b in _blocks(outer, n * inner, flat.itemsize):
             block, p = x[b], out[b]
             m = block.max(axis=1, keepdims=True)
@@ -456,12 +462,6 @@ def log_softmax(x, axis=-1, temperature=1.0):
         # A log-probability below the dtype's range correctly becomes -inf.
         out = out.astype(arr.dtype, copy=False)
         return out.reshape(arr.shape)
-
-
-def _blocked(flat, ax):
-    """Whether cache blocks of whole slices cover ``flat`` along ``ax``."""
-    _, n, inner = _dims(flat.shape, ax)
-    return inner == 1 or n * inner * flat.itemsize <= BLOCK_BYTES
 
 
 def _log_softmax_blocked(flat, ax, t, func):
