@@ -33,7 +33,7 @@ def graded_class(tmp_path_factory):
         ROOT,
         workspace=workspace,
         release=workspace / "release",
-        cell_timeout=5,
+        cell_timeout=3,
     )
     release(course)
     results = []
@@ -164,7 +164,7 @@ def odd_class(tmp_path_factory):
         ROOT,
         workspace=workspace,
         release=workspace / "release",
-        cell_timeout=5,
+        cell_timeout=3,
     )
     release(course, ["softmax"])
     collect_submissions(course, submissions, "softmax")

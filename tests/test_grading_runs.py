@@ -27,19 +27,47 @@ from tests.helpers import ROOT, require_sandbox
 
 SAMPLE = ROOT / "sample_class" / "submitted"
 ASSIGNMENT = "selection"
+INTERRUPTED_CLASS = ("alice", "bob", "carol", "heidi", "trudy")
 
 
-def _course(workspace, **kwargs):
-    course = Course(
-        ROOT,
-        workspace=workspace,
-        release=workspace / "release",
-        cell_timeout=5,
-        **kwargs,
-    )
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """A grading folder with the two assignments released, made once.
+
+    Releasing runs nbgrader for seconds; each test copies this folder
+    instead, which takes milliseconds.
+    """
+    workspace = tmp_path_factory.mktemp("released")
+    course = Course(ROOT, workspace=workspace, release=workspace / "release")
     release(course, [ASSIGNMENT, "attention"])
-    collect_submissions(course, SAMPLE, ASSIGNMENT)
-    return course
+    return workspace
+
+
+@pytest.fixture(scope="module")
+def make_course(released, tmp_path_factory):
+    """Make a course in a new folder, released, with the class collected.
+
+    ``students`` collects only those students' submissions.
+    """
+
+    def make(workspace, students=None, **kwargs):
+        shutil.copytree(released, workspace, dirs_exist_ok=True)
+        source = SAMPLE
+        if students is not None:
+            source = tmp_path_factory.mktemp("class")
+            for student in students:
+                shutil.copytree(SAMPLE / student, source / student)
+        course = Course(
+            ROOT,
+            workspace=workspace,
+            release=workspace / "release",
+            cell_timeout=5,
+            **kwargs,
+        )
+        collect_submissions(course, source, ASSIGNMENT)
+        return course
+
+    return make
 
 
 def _snapshot(course, results):
@@ -55,10 +83,10 @@ def _snapshot(course, results):
 
 
 @pytest.fixture(scope="module")
-def serial_and_parallel(tmp_path_factory):
+def serial_and_parallel(tmp_path_factory, make_course):
     require_sandbox()
-    serial = _course(tmp_path_factory.mktemp("serial"))
-    parallel = _course(tmp_path_factory.mktemp("parallel"))
+    serial = make_course(tmp_path_factory.mktemp("serial"))
+    parallel = make_course(tmp_path_factory.mktemp("parallel"))
     first = autograde(serial, ASSIGNMENT, progress=False, workers=1)
     second = autograde(parallel, ASSIGNMENT, progress=False, workers=2)
     return serial, first, parallel, second
@@ -93,9 +121,9 @@ def test_forced_regrading_gives_the_same_grades(serial_and_parallel):
     }
 
 
-def test_a_changed_submission_is_graded_again(tmp_path):
+def test_a_changed_submission_is_graded_again(tmp_path, make_course):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     autograde(course, ASSIGNMENT, ["alice"], progress=False)
     path = course.submitted_dir / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
     blank = SAMPLE / "bob" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
@@ -111,9 +139,9 @@ def _add_student(course, name):
         gb.add_student(name)
 
 
-def test_automatic_backups_rotate_and_spare_the_others(tmp_path):
+def test_automatic_backups_rotate_and_spare_the_others(tmp_path, make_course):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     manual = backup_gradebook(course)
     folder = course.grading_dir / "backups"
     autograde(course, ASSIGNMENT, ["alice"], progress=False)
@@ -134,9 +162,11 @@ def test_automatic_backups_rotate_and_spare_the_others(tmp_path):
     assert saved.is_file() and saved.name.startswith("before-restore-")
 
 
-def test_after_a_restore_every_submission_is_graded_again(tmp_path, caplog):
+def test_after_a_restore_every_submission_is_graded_again(
+    tmp_path, caplog, make_course
+):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     empty = backup_gradebook(course)
     autograde(course, ASSIGNMENT, ["alice", "bob"], progress=False)
     restore_gradebook(course, empty)
@@ -146,9 +176,9 @@ def test_after_a_restore_every_submission_is_graded_again(tmp_path, caplog):
     assert not [r for r in caplog.records if "unchanged" in r.message]
 
 
-def test_backup_and_restore_bring_grades_back(tmp_path):
+def test_backup_and_restore_bring_grades_back(tmp_path, make_course):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     (graded,) = autograde(course, ASSIGNMENT, ["alice"], progress=False)
     saved = backup_gradebook(course, tmp_path / "saved.db")
     course.db_path.write_bytes(b"overwritten by accident")
@@ -159,9 +189,9 @@ def test_backup_and_restore_bring_grades_back(tmp_path):
     assert alice[0].score == graded.score == 6
 
 
-def test_restore_refuses_a_file_that_is_not_a_gradebook(tmp_path):
+def test_restore_refuses_a_file_that_is_not_a_gradebook(tmp_path, make_course):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     before = course.db_path.read_bytes()
     junk = tmp_path / "junk.db"
     junk.write_text("not a database")
@@ -175,9 +205,11 @@ def test_restore_refuses_a_file_that_is_not_a_gradebook(tmp_path):
     assert course.db_path.read_bytes() == before
 
 
-def test_gradebook_command_backs_up_and_restores(tmp_path, capsys):
+def test_gradebook_command_backs_up_and_restores(
+    tmp_path, capsys, make_course
+):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
     target = tmp_path / "copy.db"
     assert main(["gradebook", "backup", str(target), *common]) == 0
@@ -190,10 +222,10 @@ def test_gradebook_command_backs_up_and_restores(tmp_path, capsys):
 
 
 def test_feedback_command_works_with_a_grading_folder_elsewhere(
-    tmp_path, capsys
+    tmp_path, capsys, make_course
 ):
     require_sandbox()
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     autograde(course, ASSIGNMENT, ["alice"], progress=False)
     common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
     assert main(["feedback", ASSIGNMENT, *common]) == 0
@@ -209,8 +241,8 @@ def test_grading_refuses_to_run_without_a_sandbox(tmp_path, monkeypatch):
         autograde(course, ASSIGNMENT, progress=False)
 
 
-def test_unsafe_grades_without_the_sandbox(tmp_path, monkeypatch):
-    course = _course(tmp_path, unsafe=True)
+def test_unsafe_grades_without_the_sandbox(tmp_path, monkeypatch, make_course):
+    course = make_course(tmp_path, unsafe=True)
     monkeypatch.setattr(
         sandbox, "_probe", lambda: (False, "bwrap is not installed")
     )
@@ -259,14 +291,10 @@ def _wait_for_graded(course, proc, n, limit=240):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted_scores(tmp_path_factory):
+def uninterrupted_scores(serial_and_parallel):
     """Scores of the class graded in one run, for the resumed runs."""
-    require_sandbox()
-    course = _course(tmp_path_factory.mktemp("reference"))
-    return {
-        r.student: r.score
-        for r in autograde(course, ASSIGNMENT, progress=False)
-    }
+    _, _, _, parallel = serial_and_parallel
+    return {r.student: r.score for r in parallel}
 
 
 @pytest.mark.parametrize(
@@ -274,10 +302,12 @@ def uninterrupted_scores(tmp_path_factory):
     [(signal.SIGINT, "2"), (signal.SIGINT, "1"), (signal.SIGKILL, "2")],
 )
 def test_an_interrupted_run_resumes_and_loses_nothing(
-    tmp_path, how, workers, uninterrupted_scores
+    tmp_path, how, workers, uninterrupted_scores, make_course
 ):
     require_sandbox()
-    course = _course(tmp_path)
+    # Five students, among them the blank and the hostile one, are enough
+    # to interrupt a run halfway.
+    course = make_course(tmp_path, students=INTERRUPTED_CLASS)
     proc = _start_cli(course, "--workers", workers)
     _wait_for_graded(course, proc, 2)
     proc.send_signal(how)
@@ -303,7 +333,7 @@ def test_an_interrupted_run_resumes_and_loses_nothing(
     assert set(_outcomes(course).values()) == {"graded"}
     _, exported = export_grades(course, tmp_path / "grades.csv")
     got = {r.student: r.score for r in exported if r.assignment == ASSIGNMENT}
-    assert got == uninterrupted_scores
+    assert got == {s: uninterrupted_scores[s] for s in INTERRUPTED_CLASS}
 
 
 def test_workers_must_be_positive(capsys):
@@ -324,13 +354,15 @@ def test_sandbox_limits_reach_the_command():
     assert os.fspath(ROOT / "solutions") not in " ".join(argv)
 
 
-def test_the_sandbox_is_what_stops_a_hostile_student(tmp_path, monkeypatch):
+def test_the_sandbox_is_what_stops_a_hostile_student(
+    tmp_path, monkeypatch, make_course
+):
     """oscar looks for the solutions and the gradebook above the folders
     he can see. Without the sandbox he finds both: he copies the answers
     and wipes the gradebook. With it he finds neither."""
     require_sandbox()
-    sandboxed = _course(tmp_path / "sandboxed")
-    unsafe = _course(tmp_path / "unsafe", unsafe=True)
+    sandboxed = make_course(tmp_path / "sandboxed")
+    unsafe = make_course(tmp_path / "unsafe", unsafe=True)
     for course in (sandboxed, unsafe):
         collect_submissions(course, SAMPLE, "attention")
     (caught,) = autograde(sandboxed, "attention", ["oscar"], progress=False)
@@ -352,9 +384,9 @@ def test_the_sandbox_is_what_stops_a_hostile_student(tmp_path, monkeypatch):
     assert backups and backups[-1].stat().st_size == size
 
 
-def test_links_in_a_submission_are_removed_not_followed(tmp_path):
+def test_links_in_a_submission_are_removed_not_followed(tmp_path, make_course):
     require_sandbox()
-    course = _course(tmp_path / "ws")
+    course = make_course(tmp_path / "ws")
     subs = tmp_path / "subs"
     for student in ("alice", "bob"):
         shutil.copytree(
@@ -381,17 +413,17 @@ def test_submissions_folder_must_not_be_the_graders_own(tmp_path):
         collect_submissions(course, course.submitted_dir, ASSIGNMENT)
 
 
-def test_export_refuses_to_overwrite_the_gradebook(tmp_path):
-    course = _course(tmp_path)
+def test_export_refuses_to_overwrite_the_gradebook(tmp_path, make_course):
+    course = make_course(tmp_path)
     with pytest.raises(CourseError, match="the gradebook itself"):
         export_grades(course, course.db_path)
 
 
-def test_two_runs_on_one_grading_folder_are_refused(tmp_path):
+def test_two_runs_on_one_grading_folder_are_refused(tmp_path, make_course):
     require_sandbox()
     from course_tools.grading import _exclusive
 
-    course = _course(tmp_path)
+    course = make_course(tmp_path)
     with _exclusive(course):
         with pytest.raises(CourseError, match="another `course autograde`"):
             autograde(course, ASSIGNMENT, ["alice"], progress=False)

@@ -205,11 +205,13 @@ def test_run_all_reports_a_failing_cell(lab):
     ]
 
 
-def _save(page, path, attempts=10, timeout=3):
+def _save(page, path, attempts=20, timeout=1):
     """Save the open notebook; return it as read back from disk.
 
-    JupyterLab sometimes drops a save asked for right as a run ends, so
-    the save is asked for again when the file does not change in time.
+    Asked right as a run ends, JupyterLab's first save often stops after
+    it has checked the file on disk and never writes; the next one goes
+    through at once. So the save is asked for again when the file has not
+    changed within ``timeout`` seconds.
     """
     for _ in range(attempts):
         page.locator(".jp-NotebookPanel .jp-Notebook").first.click()
@@ -224,5 +226,5 @@ def _save(page, path, attempts=10, timeout=3):
                 c.cell_type == "code" and c.execution_count for c in nb.cells
             ):
                 return nb
-            time.sleep(0.5)
+            time.sleep(0.1)
     pytest.fail(f"JupyterLab did not save {path.name}")
