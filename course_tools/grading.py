@@ -9,7 +9,6 @@ than a bare number.
 
 import contextlib
 import csv
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -17,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import re
+import select
 import shutil
 import signal
 import sqlite3
@@ -544,7 +544,7 @@ def _grade_all(course, assignment, students, workers):
     if workers == 1 or len(students) <= 1:
         yield from _grade_serially(course, assignment, students)
         return
-    context = multiprocessing.get_context("spawn")
+    context = _worker_context()
     slots = context.Queue()
     for slot in range(workers):
         slots.put(slot)
@@ -552,7 +552,7 @@ def _grade_all(course, assignment, students, workers):
         max_workers=workers,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(slots,),
+        initargs=(slots, os.getpid()),
     )
     try:
         futures = {
@@ -624,14 +624,14 @@ def _grade_alone(course, assignment, student):
     If this worker dies too, the student is the cause: they alone get
     ``failed``.
     """
-    context = multiprocessing.get_context("spawn")
+    context = _worker_context()
     slots = context.Queue()
     slots.put(0)
     with ProcessPoolExecutor(
         max_workers=1,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(slots,),
+        initargs=(slots, os.getpid()),
     ) as pool:
         try:
             return pool.submit(
@@ -651,33 +651,67 @@ def _grade_alone(course, assignment, student):
 _WORKER = {}
 
 
-def _start_worker(slots):
+def _worker_context():
+    """How grading workers are started: forked from a clean server process.
+
+    The server imports this module (and with it nbgrader and nbconvert,
+    about two seconds) once per grading process; every worker is a fork of
+    it, ready at once. Unlike a fork of the grader itself, the server has
+    no threads and no open gradebook. It ignores Ctrl-C; each worker
+    watches the grader and stops with it (see :func:`_die_with_grader`).
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _start_worker(slots, grader):
     """Set up a grading worker: its slot, and no Ctrl-C of its own."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _die_with_parent()
+    _die_with_grader(grader)
     _WORKER["slot"] = slots.get()
     logging.getLogger().setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*not in session")
     warnings.filterwarnings("ignore", message="Cell is missing an id")
 
 
-def _die_with_parent():
-    """Have Linux kill this worker when the grader dies (even by SIGKILL).
+def _die_with_grader(grader):
+    """Kill this worker as soon as the grader process ``grader`` is gone.
 
     An orphaned worker would go on grading and writing to the gradebook
-    while the next run grades the same students.
+    while the next run grades the same students, and it would keep the
+    fork server alive. The worker's parent is the fork server, not the
+    grader, so a thread watches the grader itself: through a pid file
+    descriptor where Linux has them, else by asking every half second.
+    Its kernels run under bubblewrap's ``--die-with-parent`` and go too.
     """
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: nothing to do
-        pass
-    if os.getppid() == 1:  # the parent died before prctl took effect
+        handle = os.pidfd_open(grader)
+    except ProcessLookupError:  # the grader died before we got here
         os._exit(1)
+    except (AttributeError, OSError):
+        handle = None
+
+    def watch():
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _running(grader):
+                time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="die-with-grader", daemon=True).start()
 
 
-#: Linux prctl option: the signal a process gets when its parent dies.
-PR_SET_PDEATHSIG = 1
+def _running(pid):
+    """Whether process ``pid`` exists (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        pass
+    return True
 
 
 def _grade_in_worker(course, assignment, student):

@@ -11,8 +11,10 @@ a SIGINT to the kernel's process group, would reach bubblewrap and end
 the sandbox instead of the running cell.
 """
 
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +31,41 @@ __all__ = ["SandboxKernelManager", "LAUNCHES"]
 #: The grader checks it to make sure no notebook ran outside the sandbox
 #: because a setting was lost on the way.
 LAUNCHES = []
+
+
+def _load_libc():
+    try:
+        return (
+            ctypes.CDLL(None, use_errno=True)
+            if sys.platform == "linux"
+            else None
+        )
+    except OSError:
+        return None
+
+
+_LIBC = _load_libc()
+#: Linux prctl option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent):
+    """A ``preexec_fn`` that ties the kernel's life to process ``parent``.
+
+    The kernel runs in a session of its own, so only the parent-death
+    signal ends it when the grading process is killed. bubblewrap sets
+    that signal itself, but only once it is running: a grader killed
+    between the fork and that moment (Ctrl-C as a kernel starts) would
+    leave the kernel running. Set here, right after the fork, and checked
+    against the parent's pid, the window is closed.
+    """
+
+    def preexec():
+        _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 class SandboxKernelManager(AsyncKernelManager):
@@ -117,6 +154,8 @@ class SandboxKernelManager(AsyncKernelManager):
         # from its start-up) is noise in the grader's log.
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
+        if _LIBC is not None:
+            kw.setdefault("preexec_fn", _die_with(os.getpid()))
         await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart=False):

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -290,6 +291,25 @@ def _wait_for_graded(course, proc, n, limit=240):
     pytest.fail(f"{n} submissions were not graded in {limit} s")
 
 
+def _processes_working_in(folder, wait=10):
+    """Command lines of live processes that name ``folder``, after a grace
+    period for killed ones to be gone."""
+    end = time.monotonic() + wait
+    while True:
+        found = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone while looked at
+            if state[0] != "Z" and str(folder).encode() in b" ".join(argv):
+                found.append(b" ".join(argv)[:200].decode(errors="replace"))
+        if not found or time.monotonic() > end:
+            return found
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted_scores(serial_and_parallel):
     """Scores of the class graded in one run, for the resumed runs."""
@@ -317,6 +337,8 @@ def test_an_interrupted_run_resumes_and_loses_nothing(
         assert "run the same command again" in err
     done = {s for s, status in _outcomes(course).items() if status == "graded"}
     assert len(done) >= 2
+    # Workers and their sandboxed kernels went with the grader.
+    assert not _processes_working_in(tmp_path)
     # The gradebook survived: readable, and the finished grades are there.
     with sqlite3.connect(course.db_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
