@@ -28,10 +28,17 @@ Floating input keeps its dtype (float16 is computed in float32); integer
 input gives float64.
 """
 
+import concurrent.futures
 import math
 import numbers
+import os
 
 import numpy as np
+
+try:  # a dependency of scikit-learn; without it, attention uses one thread
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
 
 from ._checks import (
     as_float_array,
@@ -59,6 +66,11 @@ _UPDATES = ("residual", "replace")
 #: queries are processed in blocks this large, so that extra memory stays
 #: bounded whatever the sequence length.
 ATTENTION_BLOCK_BYTES = 1024 * 1024
+#: Threads sharing a large attention (None: one per core available).
+ATTENTION_THREADS = None
+#: Scores (batch entries times queries times keys) below which attention
+#: runs on one thread: starting threads would cost more than they save.
+_THREADED_WORK = 1 << 20
 
 
 # -- input checks ------------------------------------------------------
@@ -248,9 +260,11 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
 
     Each batch entry (every head of every sequence) is done on its own,
     in blocks of queries whose scores take at most about
-    ``ATTENTION_BLOCK_BYTES``: only one block of scores and weights exists
-    at a time, instead of all of them, and each matrix product is large
-    enough for BLAS to run at full speed.
+    ``ATTENTION_BLOCK_BYTES``: only one block of scores exists at a time,
+    instead of all of them, and each matrix product is large enough for
+    BLAS to run at full speed. Large stacks are shared among threads, one
+    per core, each with single-threaded BLAS: the exponentials and sums,
+    which NumPy runs on one core, then use them all.
     """
     n_q, n_k = q_scaled.shape[-2], k.shape[-2]
     batch = np.broadcast_shapes(
@@ -263,21 +277,107 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
     if allowed is not None:
         allowed = np.broadcast_to(allowed, (*batch, n_q, n_k))
     step = max(1, ATTENTION_BLOCK_BYTES // (n_k * q_scaled.itemsize))
-    for i in np.ndindex(batch):
-        k_t = k_all[i].T  # (d_k, n_keys)
+    no_shift = _no_shift_bound(n_k, out.dtype)
+
+    def entry(i):
+        q_i, k_i, v_i, out_i = q_all[i], k_all[i], v_all[i], out[i]
+        k_t = k_i.T  # (d_k, n_keys)
+        # Cauchy-Schwarz: no score of this entry exceeds |q| |k| in size.
+        bound = math.sqrt(
+            float(_row_norms_squared(q_i).max())
+            * float(_row_norms_squared(k_i).max())
+        )
         for start in range(0, n_q, step):
             rows = slice(start, start + step)
             # (queries, d_k) @ (d_k, n_keys) -> (queries, n_keys)
-            scores = q_all[i][rows] @ k_t
-            if allowed is None:
-                weights = softmax(scores, axis=-1)
-            else:
-                weights = _softmax_allowed(
-                    scores, allowed[i][rows], -1, owned=True
-                )
-            # (queries, n_keys) @ (n_keys, d_v) -> (queries, d_v)
-            np.matmul(weights, v_all[i], out=out[i][rows])
+            scores = q_i[rows] @ k_t
+            mask = None if allowed is None else allowed[i][rows]
+            _attend_block(scores, mask, v_i, out_i[rows], bound <= no_shift)
+
+    entries = list(np.ndindex(batch))
+    threads = _threads_for(len(entries) * n_q * n_k)
+    if threads == 1:
+        for i in entries:
+            entry(i)
+        return out
+
+    def share(t):
+        for i in entries[t::threads]:
+            entry(i)
+
+    with (
+        _one_blas_thread(),
+        concurrent.futures.ThreadPoolExecutor(threads) as pool,
+    ):
+        list(pool.map(share, range(threads)))
     return out
+
+
+def _row_norms_squared(a):
+    """``|a_i|^2`` of each row of a 2-D array, in its dtype."""
+    return np.einsum("ij,ij->i", a, a)
+
+
+def _no_shift_bound(n, dtype):
+    """Largest score size for which ``exp`` may skip the shift by the max.
+
+    With every score in ``[-b, b]``, ``exp(score)`` and a sum of ``n`` of
+    them stay below the dtype's largest value, and the largest term of a
+    row stays far enough above the smallest normal number that terms lost
+    to underflow weigh less than the dtype's eps against it.
+    """
+    info = np.finfo(dtype)
+    overflow = math.log(float(info.max)) - math.log(n) - 1.0
+    underflow = -math.log(float(info.tiny)) + math.log(float(info.eps)) - 1.0
+    return min(overflow, underflow)
+
+
+def _attend_block(scores, allowed, v, out, unshifted):
+    """``out = softmax(scores) @ v`` over the allowed keys, in place.
+
+    ``scores`` (queries, n_keys) is a fresh block and is overwritten. The
+    exponentials are multiplied by ``v`` before they are normalized: the
+    division then touches ``out`` (queries, d_v), not the larger scores.
+    ``unshifted``: every score is known to lie within
+    :func:`_no_shift_bound`, and the row maxima need not be subtracted.
+    """
+    if not unshifted:
+        if allowed is not None:
+            # Masked scores must not set the maximum.
+            np.copyto(scores, -np.inf, where=~allowed)
+        m = scores.max(axis=-1, keepdims=True)
+        # A row with no allowed key is all -inf: shift it by 0 instead.
+        np.copyto(m, 0, where=~np.isfinite(m))
+        scores -= m
+    np.exp(scores, out=scores)
+    if allowed is not None:
+        # exp(-inf) is already 0; without the shift, zero masked keys here.
+        np.multiply(scores, allowed, out=scores)
+    total = scores.sum(axis=-1, keepdims=True)
+    # (queries, n_keys) @ (n_keys, d_v) -> (queries, d_v)
+    np.matmul(scores, v, out=out)
+    if allowed is not None:
+        # A query that may attend to no key has sum 0 and output 0.
+        np.copyto(total, 1, where=total == 0)
+    out /= total
+
+
+def _threads_for(work):
+    """Threads for attention over ``work`` scores: 1 for small problems."""
+    if work < _THREADED_WORK or threadpool_limits is None:
+        return 1
+    return max(1, ATTENTION_THREADS or _cores())
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _one_blas_thread():
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _weights(u, q, scale):
@@ -639,9 +739,10 @@ def scaled_dot_product_attention(
         attention).
     return_weights : bool, default=True
         Whether to return the weights too. Without them, queries are
-        processed in blocks and the extra memory stays near
-        ``ATTENTION_BLOCK_BYTES`` (1 MiB) instead of growing with
-        ``n_queries * n_keys``; only ``output`` is returned.
+        processed in blocks, large stacks on every core, and the extra
+        memory stays near ``ATTENTION_BLOCK_BYTES`` (1 MiB) per thread
+        instead of growing with ``n_queries * n_keys``; only ``output``
+        is returned.
 
     Returns
     -------
