@@ -366,21 +366,63 @@ def _softmax_blocked(flat, ax, t, func):
     rows = next(_blocks(n, inner, flat.itemsize))
     partial_dtype = wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
     for o in range(outer):
-        xo, po = x[o], out[o]
-        m = xo.max(axis=0, keepdims=True)
+        m = _softmax_streamed(x[o], out[o], t, limit, sum_dtype, partial_dtype)
         if not np.isfinite(m).all():
-            _slice_max(flat, ax, func)
-        shift = _needs_shift(m, t, limit)
-        s = np.zeros((1, inner), dtype=sum_dtype)
-        for b in _blocks(n, inner, flat.itemsize):
-            p = po[b]
-            if shift:
-                np.exp(_shift_into(p, xo[b], m, t), out=p)
-            else:
-                np.exp(xo[b], out=p, dtype=wd)
-            s += p.sum(axis=0, keepdims=True, dtype=partial_dtype)
-        po *= (1.0 / s).astype(wd, copy=False)
+            _slice_max(flat, ax, func)  # raises, naming the slice
     return out
+
+
+def _softmax_streamed(x, p, t, limit, sum_dtype, partial_dtype):
+    """Softmax along axis 0 of ``x`` (n, inner) into ``p``, reading x once.
+
+    Blocks of rows are exponentiated as they come, against a shift per
+    column that follows the running maximum, and summed; a second pass
+    scales each block by ``exp((its shift - final shift) / t) / sum``.
+    While every running maximum lies in ``[0, limit]`` (and ``t == 1``)
+    the shift is 0, as in :func:`_needs_shift`; once not, it is the
+    running maximum from then on. Blocks done with shift 0 before that
+    are computed again from ``x`` with the final shift, so that no block
+    is scaled by a factor too small for the dtype.
+
+    Returns the maximum of each column, for the caller to check: where it
+    is not finite (NaN, ``+inf``, only ``-inf``), ``p`` is not valid.
+    """
+    wd = p.dtype
+    inner = x.shape[1]
+    running = np.full((1, inner), -np.inf, dtype=wd)
+    shift = np.zeros((1, inner), dtype=wd)
+    total = np.zeros((1, inner), dtype=sum_dtype)
+    shifting = t != 1.0
+    done = []  # (rows, shift used, whether it was a placeholder)
+    for b in _blocks(x.shape[0], inner, x.itemsize):
+        xb, pb = x[b], p[b]
+        np.maximum(running, xb.max(axis=0, keepdims=True), out=running)
+        shifting = shifting or _needs_shift(running, t, limit)
+        if shifting:
+            new = np.where(np.isfinite(running), running, 0).astype(wd)
+            if done:
+                # Earlier terms were relative to the old shift. Columns
+                # with no finite score yet have a sum of 0 to keep.
+                factor = np.exp((shift.astype(sum_dtype) - new) / t)
+                total *= np.where(np.isfinite(factor), factor, 0)
+            shift = new
+            np.exp(_shift_into(pb, xb, shift, t), out=pb)
+        else:
+            np.exp(xb, out=pb, dtype=wd)
+        total += pb.sum(axis=0, keepdims=True, dtype=partial_dtype)
+        done.append((b, shift, shifting))
+    inverse = 1.0 / total
+    for b, used, was_shifting in done:
+        pb = p[b]
+        if used is shift:
+            pb *= inverse.astype(wd, copy=False)
+        elif not was_shifting:
+            np.exp(_shift_into(pb, x[b], shift, t), out=pb)
+            pb *= inverse.astype(wd, copy=False)
+        else:
+            factor = np.exp((used.astype(sum_dtype) - shift) / t) * inverse
+            pb *= np.where(np.isfinite(factor), factor, 0).astype(wd)
+    return running
 
 
 def log_softmax(x, axis=-1, temperature=1.0):

@@ -1461,6 +1461,40 @@ class TestCacheBlocks:
                 rtol=1e-5,
             )
 
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    @pytest.mark.parametrize("temperature", [1.0, 0.5])
+    def test_column_maxima_that_move_from_block_to_block(
+        self, dtype, temperature
+    ):
+        # Along axis 0 of an input larger than a block, rows arrive block
+        # by block and each column's running maximum moves: from scores
+        # that need no shift to one far above them, from -inf alone to
+        # finite scores, from very negative upwards, or not at all.
+        # Every maximum just below the largest exp may take unshifted,
+        # then one just above: scaling the first blocks afterwards would
+        # underflow, so they must be computed again.
+        limit = np.log(np.finfo(dtype).max) - np.log(60) - 1
+        near = (limit - np.abs(random_scores(4, (60, 5), dtype))).astype(dtype)
+        near[-1, 0] = limit + 15
+        moving = random_scores(5, (60, 5), dtype)
+        moving[:30, 1] = -np.inf
+        moving[30:, 1] -= 5000.0
+        moving[:, 2] = np.linspace(-300.0, 20.0, 60)
+        moving[:, 3] = np.linspace(20.0, -1e4, 60)
+        moving[::7, 4] = 80.0
+        for x in (near, moving):
+            exact = scipy.special.softmax(
+                x.astype(np.float64) / temperature, axis=0
+            )
+            p = softmax(x, axis=0, temperature=temperature)
+            assert p.dtype == dtype and np.isfinite(p).all()
+            np.testing.assert_allclose(
+                p,
+                exact,
+                rtol=1e-5 if dtype == np.float32 else 1e-12,
+                atol=float(np.finfo(dtype).tiny),
+            )
+
     @pytest.mark.parametrize("func", [softmax, log_softmax, logsumexp])
     def test_errors_name_the_slice_in_the_whole_input(self, func):
         x = np.zeros((6, 50))
