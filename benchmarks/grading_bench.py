@@ -5,9 +5,9 @@ a folder of its own, through their command lines:
 
 * stock: ``nbgrader autograde <assignment>`` in a copy of the course,
   serial, hidden tests inside the student's kernel, no sandbox;
-* ours: ``course autograde <assignment>``, with one worker per core,
-  every kernel and answer interpreter in a bubblewrap sandbox, and every
-  test run again outside the kernel.
+* ours: ``course autograde <assignment>``, with its default workers
+  (one per core, plus one), every kernel and answer interpreter in a
+  bubblewrap sandbox, and every test run again outside the kernel.
 
 The submissions are copies of the sample class's honest students (full
 answers, blank, partial credit, errors), so the two graders must agree on
@@ -26,6 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from course_tools.grading import default_workers
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_class" / "submitted"
@@ -111,7 +113,10 @@ def main(argv=None):
     parser.add_argument("--students", type=int, default=40)
     parser.add_argument("--assignment", default="softmax")
     parser.add_argument(
-        "--workers", type=int, default=None, help="default: one per core"
+        "--workers",
+        type=int,
+        default=None,
+        help="default: the grader's own (one per core, plus one)",
     )
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
@@ -126,7 +131,7 @@ def main(argv=None):
             t, s_ours = ours(work, submissions, args.assignment, args.workers)
             t_ours = min(t_ours, t)
     same = s_stock == s_ours and len(s_ours) == args.students
-    workers = args.workers or os.cpu_count()
+    workers = args.workers or default_workers()
     print(
         f"grading {args.students} submissions of {args.assignment} "
         f"({os.cpu_count()} cores)"

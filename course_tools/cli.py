@@ -260,7 +260,8 @@ def build_parser():
         "--workers",
         type=_positive("worker processes"),
         metavar="N",
-        help="submissions graded side by side (default: one per CPU core)",
+        help="submissions graded side by side (default: one per CPU core, "
+        "plus one)",
     )
     p.add_argument(
         "--force",

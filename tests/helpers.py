@@ -1,10 +1,17 @@
 """Helpers shared by the tests of the course tooling."""
 
+import os
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Grading workers for the tests that grade a whole class: one per core.
+#: The grader's default adds one, but here test processes already share
+#: the cores, and more kernels at once would only bring cells nearer to
+#: their time limit.
+GRADING_WORKERS = os.cpu_count() or 1
 
 MARKERS = [
     ("BEGIN SOLUTION", "END SOLUTION"),

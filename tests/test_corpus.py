@@ -37,7 +37,13 @@ from course_tools.grading import (
     generate_feedback,
     release,
 )
-from tests.helpers import MARKERS, ROOT, require_sandbox, secret_lines
+from tests.helpers import (
+    GRADING_WORKERS,
+    MARKERS,
+    ROOT,
+    require_sandbox,
+    secret_lines,
+)
 
 CORPUS = ROOT / "tests" / "corpus"
 MAKE_CORPUS = ROOT / "sample_class" / "make_corpus.py"
@@ -191,7 +197,9 @@ def graded(tmp_path_factory):
                     folder = course.submitted_dir / case["student"]
                     path = folder / assignment / case["port_file"]
                     path.write_text(str(server.port))
-            for result in autograde(course, assignment, progress=False):
+            for result in autograde(
+                course, assignment, progress=False, workers=GRADING_WORKERS
+            ):
                 results[(assignment, result.student)] = result
             generate_feedback(course, assignment, progress=False)
         export_grades(course)
