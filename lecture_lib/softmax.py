@@ -493,6 +493,8 @@ def log_softmax(x, axis=-1, temperature=1.0):
             out = np.where(is_max, -log_k, wd.type(-np.inf)).astype(wd)
         elif _fits_in_range(t, work_dtype(arr.dtype)) and _blocked(flat, ax):
             out = _log_softmax_blocked(flat, ax, t, func)
+        elif _fits_in_range(t, work_dtype(arr.dtype)):
+            out = _log_softmax_streamed(flat, ax, t, func)
         else:
             m, idx = _slice_max_and_index(flat, ax, func)
             # z = (x - m) / T is exactly 0 at the maxima, so out = z -
@@ -600,7 +602,7 @@ def logsumexp(x, axis=-1, keepdims=False):
 
     with np.errstate(**_FP_STATE):
         if not _blocked(flat, ax):
-            out = _logsumexp_kept(flat, ax, func)
+            out = _logsumexp_streamed(flat, ax, func)
         else:
             (outer, n, inner), x = _slices(flat, ax)
             kept = (outer, 1) if inner == 1 else (outer, 1, inner)
@@ -614,6 +616,73 @@ def logsumexp(x, axis=-1, keepdims=False):
                     raise
         # Rounded once from the accumulation dtype to the input dtype.
         return out.astype(arr.dtype, copy=False).reshape(out_shape)
+
+
+def _log_sum_streamed(x, m, t, sum_dtype):
+    """:func:`_log_sum` of ``exp((x - m) / t)`` along axis 0, in blocks.
+
+    ``x`` is (n, inner), strided, larger than a block; ``m`` (1, inner)
+    holds its finite column maxima. Each block is shifted, exponentiated
+    and summed while in cache; the terms at the maximum (exactly 1) are
+    counted apart and all but one of them added at the end, so that the
+    rest keeps its accuracy however small it is, as in :func:`_log_sum`.
+    """
+    wd = m.dtype
+    n, inner = x.shape
+    rows = next(_blocks(n, inner, x.itemsize))
+    partial = wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
+    scratch = np.empty((rows.stop - rows.start, inner), dtype=wd)
+    rest = np.zeros((1, inner), dtype=sum_dtype)
+    ties = np.zeros((1, inner), dtype=np.int64)
+    for b in _blocks(n, inner, x.itemsize):
+        z = _shift_into(scratch[: b.stop - b.start], x[b], m, t)
+        at_max = z == 0
+        ties += at_max.sum(axis=0, keepdims=True)
+        np.exp(z, out=z)
+        np.copyto(z, 0, where=at_max)
+        rest += z.sum(axis=0, keepdims=True, dtype=partial)
+    # A column of only -inf (logsumexp allows it) has no term at all.
+    rest += np.maximum(ties - 1, 0)
+    return np.log1p(rest)
+
+
+def _log_softmax_streamed(flat, ax, t, func):
+    """:func:`log_softmax` along an axis whose slices exceed a block.
+
+    Three passes over blocks of positions along the axis, none of which
+    copies the strided axis: the maxima, the log-sums, the output.
+    """
+    wd = work_dtype(flat.dtype)
+    (outer, n, inner), x = _slices(flat, ax)
+    out = np.empty(x.shape, dtype=wd)
+    for o in range(outer):
+        m = x[o].max(axis=0, keepdims=True)
+        if not np.isfinite(m).all():
+            _slice_max(flat, ax, func)  # raises, naming the slice
+        m = m.astype(wd, copy=False)
+        lse = _log_sum_streamed(x[o], m, t, _sum_dtype(wd)).astype(wd)
+        for b in _blocks(n, inner, flat.itemsize):
+            _shift_into(out[o][b], x[o][b], m, t)
+            out[o][b] -= lse
+    return out
+
+
+def _logsumexp_streamed(flat, ax, func):
+    """:func:`logsumexp` along an axis whose slices exceed a block, kept,
+    in the accumulation dtype, without copying the strided axis."""
+    wd = work_dtype(flat.dtype)
+    (outer, n, inner), x = _slices(flat, ax)
+    out = np.empty((outer, 1, inner), dtype=_sum_dtype(wd))
+    for o in range(outer):
+        m = x[o].max(axis=0, keepdims=True)
+        finite = np.isfinite(m)
+        if not finite.all():
+            # NaN and +inf raise; a slice of only -inf has the sum 0.
+            _slice_max(flat, ax, func, allow_all_masked=True)
+        m = np.where(finite, m, 0).astype(wd)
+        log_sum = _log_sum_streamed(x[o], m, 1.0, out.dtype)
+        out[o] = np.where(finite, m + log_sum, -np.inf)
+    return out
 
 
 def _logsumexp_kept(flat, ax, func):

@@ -1495,6 +1495,32 @@ class TestCacheBlocks:
                 atol=float(np.finfo(dtype).tiny),
             )
 
+    @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+    def test_log_probabilities_near_zero_in_long_strided_slices(self, dtype):
+        # The maximum's log-probability is -log1p(rest), with rest far
+        # below eps: it must come out to full relative accuracy, also when
+        # the slice is read block by block. Column 1 has two maxima,
+        # column 2 one finite score among -inf.
+        x = np.full((40, 3), -np.inf, dtype=dtype)
+        x[:, 0] = np.linspace(-60.0, -40.0, 40)
+        x[17, 0] = 0.0
+        x[:, 1] = x[:, 0]
+        x[30, 1] = 0.0
+        x[5, 2] = 3.0
+        x64 = x.astype(np.float64)
+        # The terms other than the maxima, summed in float64.
+        rest = np.exp(np.delete(x64[:, 0], 17)).sum()
+        rest_tied = np.exp(np.delete(x64[:, 1], [17, 30])).sum()
+        got = log_softmax(x, axis=0)
+        np.testing.assert_allclose(got[17, 0], -np.log1p(rest), rtol=1e-6)
+        np.testing.assert_allclose(
+            got[[17, 30], 1], -np.log1p(1.0 + rest_tied), rtol=1e-6
+        )
+        assert got[5, 2] == 0.0 and np.isneginf(np.delete(got[:, 2], 5)).all()
+        lse = logsumexp(x, axis=0)
+        np.testing.assert_allclose(lse[0], np.log1p(rest), rtol=1e-6)
+        assert lse[2] == dtype(3.0)
+
     @pytest.mark.parametrize("func", [softmax, log_softmax, logsumexp])
     def test_errors_name_the_slice_in_the_whole_input(self, func):
         x = np.zeros((6, 50))
