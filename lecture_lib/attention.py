@@ -32,6 +32,7 @@ import concurrent.futures
 import math
 import numbers
 import os
+import threading
 
 import numpy as np
 
@@ -68,6 +69,8 @@ _UPDATES = ("residual", "replace")
 ATTENTION_BLOCK_BYTES = 1024 * 1024
 #: Threads sharing a large attention (None: one per core available).
 ATTENTION_THREADS = None
+#: Held while a call has changed BLAS's (process-wide) thread count.
+_BLAS_SETTING = threading.Lock()
 #: Scores (batch entries times queries times keys) below which attention
 #: runs on one thread: starting threads would cost more than they save.
 _THREADED_WORK = 1 << 20
@@ -246,13 +249,27 @@ def _attention(q_scaled, k, v, allowed):
     boolean array broadcasting to the weights.
     """
     # (..., n_queries, d_k) @ (..., d_k, n_keys) -> (..., n_queries, n_keys)
-    scores = np.matmul(q_scaled, np.swapaxes(k, -1, -2))
-    if allowed is None:
-        weights = softmax(scores, axis=-1)
-    else:
-        weights = _softmax_allowed(scores, allowed, -1, owned=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scores = np.matmul(q_scaled, np.swapaxes(k, -1, -2))
+    try:
+        if allowed is None:
+            weights = softmax(scores, axis=-1)
+        else:
+            weights = _softmax_allowed(scores, allowed, -1, owned=True)
+    except ValueError as err:
+        # The inputs are finite: only their products can be out of range.
+        raise _overflow_error(scores.dtype, "+inf, -inf or NaN") from err
     # (..., n_queries, n_keys) @ (..., n_keys, d_v) -> (..., n_queries, d_v)
     return np.matmul(weights, v), weights
+
+
+def _overflow_error(dtype, found):
+    return ValueError(
+        f"scaled_dot_product_attention: expected scores Q K^T * scale "
+        f"within the range of {dtype}, got {found} as a query's largest "
+        f"score. Scale Q or K down, use a smaller scale, or pass float64 "
+        f"arrays."
+    )
 
 
 def _attention_in_blocks(q_scaled, k, v, allowed):
@@ -289,8 +306,10 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
         )
         for start in range(0, n_q, step):
             rows = slice(start, start + step)
-            # (queries, d_k) @ (d_k, n_keys) -> (queries, n_keys)
-            scores = q_i[rows] @ k_t
+            # (queries, d_k) @ (d_k, n_keys) -> (queries, n_keys); a
+            # score out of range is reported below, not warned about.
+            with np.errstate(over="ignore", invalid="ignore"):
+                scores = q_i[rows] @ k_t
             mask = None if allowed is None else allowed[i][rows]
             _attend_block(scores, mask, v_i, out_i[rows], bound <= no_shift)
 
@@ -305,11 +324,21 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
         for i in entries[t::threads]:
             entry(i)
 
-    with (
-        _one_blas_thread(),
-        concurrent.futures.ThreadPoolExecutor(threads) as pool,
-    ):
-        list(pool.map(share, range(threads)))
+    # BLAS's thread count is one setting for the whole process: a call
+    # that finds another one changing it works on the caller's thread
+    # alone, rather than restore the setting out of order.
+    if not _BLAS_SETTING.acquire(blocking=False):
+        for i in entries:
+            entry(i)
+        return out
+    try:
+        with (
+            _one_blas_thread(),
+            concurrent.futures.ThreadPoolExecutor(threads) as pool,
+        ):
+            list(pool.map(share, range(threads)))
+    finally:
+        _BLAS_SETTING.release()
     return out
 
 
@@ -346,8 +375,16 @@ def _attend_block(scores, allowed, v, out, unshifted):
             # Masked scores must not set the maximum.
             np.copyto(scores, -np.inf, where=~allowed)
         m = scores.max(axis=-1, keepdims=True)
-        # A row with no allowed key is all -inf: shift it by 0 instead.
-        np.copyto(m, 0, where=~np.isfinite(m))
+        finite = np.isfinite(m)
+        if not finite.all():
+            # Finite inputs whose products overflow, or sum to inf - inf.
+            overflow = ~finite
+            if allowed is not None:
+                overflow &= allowed.any(axis=-1, keepdims=True)
+            if overflow.any():
+                raise _overflow_error(scores.dtype, m[overflow][0])
+            # A row with no allowed key is all -inf: shift it by 0.
+            np.copyto(m, 0, where=~finite)
         scores -= m
     np.exp(scores, out=scores)
     if allowed is not None:

@@ -15,6 +15,7 @@ an invalid value or a division by zero anywhere fails a test.
 """
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -772,6 +773,69 @@ class TestAttentionInBlocks:
         Q, K, V = random_qkv(9)
         with pytest.raises(ValueError, match="return_weights=True or"):
             scaled_dot_product_attention(Q, K, V, return_weights="no")
+
+
+@pytest.mark.parametrize("return_weights", [True, False])
+@pytest.mark.parametrize("k_row", [[-1e20], [1e20]])
+def test_scores_that_overflow_are_refused_not_nan(return_weights, k_row):
+    # Finite float32 inputs whose products leave float32's range.
+    Q = np.array([[1e20]], dtype=np.float32)
+    K = np.array([[-1e20], k_row], dtype=np.float32)
+    V = np.array([[1.0], [2.0]], dtype=np.float32)
+    with pytest.raises(ValueError, match=r"\+?inf"):
+        scaled_dot_product_attention(
+            Q, K, V, scale=1.0, return_weights=return_weights
+        )
+
+
+def test_a_call_never_changes_blas_threads_another_call_changed(monkeypatch):
+    # BLAS's thread count is one setting per process. Two calls that both
+    # set and restore it can restore it out of order and leave BLAS on one
+    # thread for good: while one call holds the setting, another must run
+    # without touching it, and still be right.
+    monkeypatch.setattr(attention, "_THREADED_WORK", 0)
+    monkeypatch.setattr(attention, "ATTENTION_THREADS", 2)
+    changes = []
+    real = attention._one_blas_thread
+
+    def recorded():
+        changes.append(threading.get_ident())
+        return real()
+
+    monkeypatch.setattr(attention, "_one_blas_thread", recorded)
+    Q = np.random.default_rng(0).normal(size=(4, 64, 16))
+    expected = naive_attention(Q, Q, Q)[0]
+    with attention._BLAS_SETTING:  # as if another call were running
+        out = scaled_dot_product_attention(Q, Q, Q, return_weights=False)
+    assert changes == []
+    close(out, expected)
+    # Alone, a call does set BLAS to one thread, and restores it.
+    out = scaled_dot_product_attention(Q, Q, Q, return_weights=False)
+    assert len(changes) == 1
+    close(out, expected)
+
+
+def test_calls_from_several_threads_at_once_are_right(monkeypatch):
+    monkeypatch.setattr(attention, "_THREADED_WORK", 0)
+    monkeypatch.setattr(attention, "ATTENTION_THREADS", 2)
+    Q = np.random.default_rng(1).normal(size=(4, 64, 16))
+    expected = naive_attention(Q, Q, Q)[0]
+    results = []
+
+    def call_often():
+        results.extend(
+            scaled_dot_product_attention(Q, Q, Q, return_weights=False)
+            for _ in range(30)
+        )
+
+    workers = [threading.Thread(target=call_often) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert len(results) == 90
+    for out in results:
+        close(out, expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
