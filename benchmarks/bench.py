@@ -72,7 +72,8 @@ def row(name, ours, refs, repeats, result=None, exact=None, normwise=False):
     """Time ``ours`` and each reference; return the printed fields.
 
     A row whose name starts with a key of ``TARGETS`` ends with whether
-    its goals were met, naming each ratio that missed.
+    its goals were met, naming each ratio that missed, or with the
+    references it lacks to say.
     """
     t_ours = best_time(ours, repeats)
     fields = [name.ljust(38), f"{t_ours * 1e3:9.2f}"]
@@ -94,8 +95,14 @@ def row(name, ours, refs, repeats, result=None, exact=None, normwise=False):
         for label, limit in goals.items()
         if label in ratios and ratios[label] > limit
     ]
-    if goals:
-        fields.append(f"MISSED: {', '.join(missed)}" if missed else "met")
+    unmeasured = [label for label in goals if label not in ratios]
+    if missed:
+        fields.append(f"MISSED: {', '.join(missed)}")
+    elif unmeasured:
+        # No reference, no verdict (torch is an optional extra).
+        fields.append(f"not measured: no {', '.join(unmeasured)}")
+    elif goals:
+        fields.append("met")
     return fields
 
 

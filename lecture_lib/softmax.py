@@ -607,9 +607,15 @@ def logsumexp(x, axis=-1, keepdims=False):
             (outer, n, inner), x = _slices(flat, ax)
             kept = (outer, 1) if inner == 1 else (outer, 1, inner)
             out = np.empty(kept, dtype=_sum_dtype(arr.dtype))
+            # One buffer for every block's exponentials: a fresh block-sized
+            # array each time can cost a page fault per page (glibc maps
+            # large allocations anew), which doubled the time here.
+            scratch = None
             for b in _blocks(outer, n * inner, flat.itemsize):
+                if scratch is None:
+                    scratch = np.empty(x[b].size, dtype=work_dtype(x.dtype))
                 try:
-                    out[b] = _logsumexp_kept(x[b], 1, func)
+                    out[b] = _logsumexp_kept(x[b], 1, func, scratch)
                 except ValueError:
                     # Name the slice by its index in x, not in the block.
                     _slice_max_and_index(flat, ax, func, True)
@@ -685,12 +691,18 @@ def _logsumexp_streamed(flat, ax, func):
     return out
 
 
-def _logsumexp_kept(flat, ax, func):
-    """logsumexp along ``ax``, kept, in the accumulation dtype."""
+def _logsumexp_kept(flat, ax, func, scratch=None):
+    """logsumexp along ``ax``, kept, in the accumulation dtype.
+
+    ``scratch``, if given, is a work-dtype buffer of at least
+    ``flat.size`` entries for the exponentials.
+    """
     m, idx = _slice_max_and_index(flat, ax, func, allow_all_masked=True)
     finite = np.isfinite(m)  # False only for all -inf slices
     m = np.where(finite, m, 0).astype(work_dtype(flat.dtype))
-    e = np.exp(np.subtract(flat, m, dtype=m.dtype))
+    e = None if scratch is None else scratch[: flat.size].reshape(flat.shape)
+    e = np.subtract(flat, m, dtype=m.dtype, out=e)
+    np.exp(e, out=e)
     # m + log1p(rest) in the accumulation dtype (at least float64).
     out = m + _log_sum(e, idx, ax)
     return np.where(finite, out, -np.inf)  # the log of an empty sum

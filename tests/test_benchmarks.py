@@ -29,8 +29,24 @@ def test_quick_run_prints_every_row(capsys):
     assert len(errors) == 12 and max(errors) < 1e-5, "accuracy lost"
     errors = re.findall(r"max err / max \|float64\| (\S+)", out)
     assert len(errors) == 2 and max(map(float, errors)) < 1e-5
-    # Every row with a goal says whether it was met.
-    assert len(re.findall(r"  (met|MISSED: .*)$", out, re.M)) == 6
+    # Every row with a goal says whether it was met, or, when its
+    # reference is missing (torch is optional), that it was not measured.
+    verdicts = re.findall(
+        r"^(\S.*?)  +.*  (met|MISSED: .*|not measured: .*)$", out, re.M
+    )
+    assert len(verdicts) == 6
+    for name, verdict in verdicts:
+        if name.startswith("attention") and bench.torch is None:
+            assert verdict == "not measured: no torch"
+        else:
+            assert verdict == "met" or verdict.startswith("MISSED")
+
+
+def test_a_goal_without_its_reference_is_not_called_met():
+    fields = bench.row(
+        "attention f32 tiny", lambda: None, [("torch", None)], repeats=1
+    )
+    assert fields[-1] == "not measured: no torch"
 
 
 def test_grading_benchmark_prints_the_ratio_and_agrees(capsys):
