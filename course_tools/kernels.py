@@ -34,12 +34,11 @@ LAUNCHES = []
 
 
 def _load_libc():
+    """The C library, for ``prctl``; None where that is not Linux's."""
+    if sys.platform != "linux":
+        return None
     try:
-        return (
-            ctypes.CDLL(None, use_errno=True)
-            if sys.platform == "linux"
-            else None
-        )
+        return ctypes.CDLL(None, use_errno=True)
     except OSError:
         return None
 

@@ -49,7 +49,7 @@ from ._checks import (
     check_float_dtype,
     work_dtype,
 )
-from .softmax import softmax
+from .softmax import _shift_limit, softmax
 
 __all__ = [
     "attention_weights",
@@ -315,7 +315,10 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
 
     entries = list(np.ndindex(batch))
     threads = _threads_for(len(entries) * n_q * n_k)
-    if threads == 1:
+    # BLAS's thread count is one setting for the whole process: a call
+    # that finds another one changing it works on the caller's thread
+    # alone, rather than restore the setting out of order.
+    if threads == 1 or not _BLAS_SETTING.acquire(blocking=False):
         for i in entries:
             entry(i)
         return out
@@ -324,13 +327,6 @@ def _attention_in_blocks(q_scaled, k, v, allowed):
         for i in entries[t::threads]:
             entry(i)
 
-    # BLAS's thread count is one setting for the whole process: a call
-    # that finds another one changing it works on the caller's thread
-    # alone, rather than restore the setting out of order.
-    if not _BLAS_SETTING.acquire(blocking=False):
-        for i in entries:
-            entry(i)
-        return out
     try:
         with (
             _one_blas_thread(),
@@ -351,14 +347,14 @@ def _no_shift_bound(n, dtype):
     """Largest score size for which ``exp`` may skip the shift by the max.
 
     With every score in ``[-b, b]``, ``exp(score)`` and a sum of ``n`` of
-    them stay below the dtype's largest value, and the largest term of a
-    row stays far enough above the smallest normal number that terms lost
-    to underflow weigh less than the dtype's eps against it.
+    them stay below the dtype's largest value (the softmax's own limit),
+    and the largest term of a row stays far enough above the smallest
+    normal number that terms lost to underflow weigh less than the dtype's
+    eps against it.
     """
     info = np.finfo(dtype)
-    overflow = math.log(float(info.max)) - math.log(n) - 1.0
     underflow = -math.log(float(info.tiny)) + math.log(float(info.eps)) - 1.0
-    return min(overflow, underflow)
+    return min(_shift_limit(n, dtype), underflow)
 
 
 def _attend_block(scores, allowed, v, out, unshifted):

@@ -360,19 +360,25 @@ def _softmax_blocked(flat, ax, t, func):
             s = p.sum(axis=1, keepdims=True, dtype=sum_dtype)
             p *= (1.0 / s).astype(wd, copy=False)
         return out
-    # NumPy adds a block's rows one by one. A few dozen terms per column
-    # are accurate in the working dtype (and much faster to add); the
-    # running total is float64 either way.
-    rows = next(_blocks(n, inner, flat.itemsize))
-    partial_dtype = wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
     for o in range(outer):
-        m = _softmax_streamed(x[o], out[o], t, limit, sum_dtype, partial_dtype)
+        m = _softmax_streamed(x[o], out[o], t, limit, sum_dtype)
         if not np.isfinite(m).all():
             _slice_max(flat, ax, func)  # raises, naming the slice
     return out
 
 
-def _softmax_streamed(x, p, t, limit, sum_dtype, partial_dtype):
+def _block_sum_dtype(x, wd, sum_dtype):
+    """The dtype to add one block of rows of ``x`` (n, inner) in.
+
+    NumPy adds a block's rows one by one. A few dozen terms per column are
+    accurate in the working dtype ``wd`` (and much faster to add); the
+    running total across blocks is kept in ``sum_dtype`` either way.
+    """
+    rows = next(_blocks(*x.shape, x.itemsize))
+    return wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
+
+
+def _softmax_streamed(x, p, t, limit, sum_dtype):
     """Softmax along axis 0 of ``x`` (n, inner) into ``p``, reading x once.
 
     Blocks of rows are exponentiated as they come, against a shift per
@@ -389,11 +395,12 @@ def _softmax_streamed(x, p, t, limit, sum_dtype, partial_dtype):
     """
     wd = p.dtype
     inner = x.shape[1]
+    partial_dtype = _block_sum_dtype(x, wd, sum_dtype)
     running = np.full((1, inner), -np.inf, dtype=wd)
     shift = np.zeros((1, inner), dtype=wd)
     total = np.zeros((1, inner), dtype=sum_dtype)
     shifting = t != 1.0
-    done = []  # (rows, shift used, whether it was a placeholder)
+    done = []  # (rows, the shift used, whether shifting had begun)
     for b in _blocks(x.shape[0], inner, x.itemsize):
         xb, pb = x[b], p[b]
         np.maximum(running, xb.max(axis=0, keepdims=True), out=running)
@@ -635,8 +642,8 @@ def _log_sum_streamed(x, m, t, sum_dtype):
     """
     wd = m.dtype
     n, inner = x.shape
+    partial = _block_sum_dtype(x, wd, sum_dtype)
     rows = next(_blocks(n, inner, x.itemsize))
-    partial = wd if rows.stop - rows.start <= _FEW_TERMS else sum_dtype
     scratch = np.empty((rows.stop - rows.start, inner), dtype=wd)
     rest = np.zeros((1, inner), dtype=sum_dtype)
     ties = np.zeros((1, inner), dtype=np.int64)
@@ -691,17 +698,17 @@ def _logsumexp_streamed(flat, ax, func):
     return out
 
 
-def _logsumexp_kept(flat, ax, func, scratch=None):
+def _logsumexp_kept(flat, ax, func, scratch):
     """logsumexp along ``ax``, kept, in the accumulation dtype.
 
-    ``scratch``, if given, is a work-dtype buffer of at least
-    ``flat.size`` entries for the exponentials.
+    ``scratch`` is a work-dtype buffer of at least ``flat.size`` entries
+    for the exponentials.
     """
     m, idx = _slice_max_and_index(flat, ax, func, allow_all_masked=True)
     finite = np.isfinite(m)  # False only for all -inf slices
     m = np.where(finite, m, 0).astype(work_dtype(flat.dtype))
-    e = None if scratch is None else scratch[: flat.size].reshape(flat.shape)
-    e = np.subtract(flat, m, dtype=m.dtype, out=e)
+    e = scratch[: flat.size].reshape(flat.shape)
+    np.subtract(flat, m, dtype=m.dtype, out=e)
     np.exp(e, out=e)
     # m + log1p(rest) in the accumulation dtype (at least float64).
     out = m + _log_sum(e, idx, ax)

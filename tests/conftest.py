@@ -4,6 +4,7 @@ import os
 
 import pytest
 
+from course_tools import sandbox
 from course_tools.course import Course
 from course_tools.grading import release
 from tests.helpers import ROOT
@@ -15,7 +16,7 @@ def pytest_configure(config):
     # process limit of a sandbox that another file is running.
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     index = int(worker.removeprefix("gw") or 0)
-    os.environ["COURSE_SANDBOX_FIRST_UID"] = str(62000 + 100 * index)
+    os.environ[sandbox.FIRST_UID_VARIABLE] = str(62000 + 100 * index)
 
 
 @pytest.fixture(scope="session")

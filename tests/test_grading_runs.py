@@ -21,7 +21,6 @@ from course_tools.grading import (
     cell_scores,
     collect_submissions,
     export_grades,
-    release,
     restore_gradebook,
 )
 from tests.helpers import ROOT, require_sandbox
@@ -32,27 +31,18 @@ INTERRUPTED_CLASS = ("alice", "bob", "carol", "heidi", "trudy")
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """A grading folder with the two assignments released, made once.
-
-    Releasing runs nbgrader for seconds; each test copies this folder
-    instead, which takes milliseconds.
-    """
-    workspace = tmp_path_factory.mktemp("released")
-    course = Course(ROOT, workspace=workspace, release=workspace / "release")
-    release(course, [ASSIGNMENT, "attention"])
-    return workspace
-
-
-@pytest.fixture(scope="module")
-def make_course(released, tmp_path_factory):
+def make_course(fresh_release, tmp_path_factory):
     """Make a course in a new folder, released, with the class collected.
 
-    ``students`` collects only those students' submissions.
+    The release and its gradebook are copies of the session's
+    ``fresh_release``: releasing runs nbgrader for seconds, copying takes
+    milliseconds. ``students`` collects only those students' submissions.
     """
 
     def make(workspace, students=None, **kwargs):
-        shutil.copytree(released, workspace, dirs_exist_ok=True)
+        shutil.copytree(
+            fresh_release.grading_dir, workspace, dirs_exist_ok=True
+        )
         source = SAMPLE
         if students is not None:
             source = tmp_path_factory.mktemp("class")
@@ -186,7 +176,11 @@ def test_backup_and_restore_bring_grades_back(tmp_path, make_course):
     previous = restore_gradebook(course, saved)
     assert previous.is_file(), "the replaced gradebook must be kept"
     (_, results) = export_grades(course, tmp_path / "grades.csv")
-    alice = [r for r in results if r.student == "alice"]
+    alice = [
+        r
+        for r in results
+        if r.student == "alice" and r.assignment == ASSIGNMENT
+    ]
     assert alice[0].score == graded.score == 6
 
 
