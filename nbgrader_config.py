@@ -69,3 +69,9 @@ c.GenerateFeedback.preprocessors = [
     "course_tools.preprocessors.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
+
+# Feedback pages read offline: formulas are written as MathML and no
+# MathJax is loaded (nbgrader's template would fetch it from a CDN).
+c.GenerateFeedback.exporter_class = (
+    "course_tools.feedback.OfflineFeedbackExporter"
+)

@@ -100,6 +100,28 @@ def serve_folder(folder):
         server.server_close()
 
 
+# Text nodes outside code and typeset math that still hold TeX delimiters:
+# math that was never typeset (by MathJax, or as MathML).
+RAW_MATH_JS = """() => {
+  const skip =
+      'pre, code, script, style, textarea, math, mjx-container, .MathJax';
+  const walker = document.createTreeWalker(
+      document.querySelector('main') || document.body,
+      NodeFilter.SHOW_TEXT);
+  const raw = [];
+  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+    if (n.parentElement.closest(skip)) continue;
+    if (/\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/.test(n.textContent))
+      raw.push(n.textContent.trim().slice(0, 80));
+  }
+  return raw;
+}"""
+
+IMAGES_JS = """() => [...document.images]
+    .filter(img => !(img.complete && img.naturalWidth > 0))
+    .map(img => img.getAttribute('src'))"""
+
+
 @dataclass
 class Traffic:
     """What a page asked for while it loaded."""

@@ -20,6 +20,14 @@ from course_tools.grading import (
     generate_feedback,
     release,
 )
+from tests.browser import (
+    IMAGES_JS,
+    RAW_MATH_JS,
+    Traffic,
+    launch_chromium,
+    require_browser,
+    serve_folder,
+)
 from tests.helpers import GRADING_WORKERS, MARKERS, ROOT, secret_lines
 
 SAMPLE = ROOT / "sample_class"
@@ -113,6 +121,65 @@ def test_feedback_exists_and_never_shows_hidden_tests(graded_class):
                 assert " ".join(line.split()) not in plain, (
                     f"feedback of {r.student} shows hidden line {line!r}"
                 )
+
+
+def test_feedback_pages_load_nothing_from_the_web(graded_class):
+    course, results, _, _ = graded_class
+    pages = sorted(course.feedback_dir.rglob("*.html"))
+    assert len(pages) >= len(results) - 12, "feedback is missing"
+    for path in pages:
+        text = path.read_text()
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", text), path
+        assert not re.search(r"<script[^>]*\ssrc=", text), path
+        assert "<math " in text, f"{path}: no formula rendered"
+
+
+# What a student sees: the formulas drawn, every one of them, with no
+# request leaving the page.
+FORMULAS_JS = """() => {
+  const all = [...document.querySelectorAll('math')];
+  return {
+    math: all.length,
+    undrawn: all.filter(m => m.getBoundingClientRect().height < 5).length,
+    tex: document.querySelectorAll('code.tex-source').length,
+  };
+}"""
+
+
+def test_feedback_reads_offline_in_a_browser(graded_class):
+    chromium = require_browser()
+    course, _, _, _ = graded_class
+    folder = course.feedback_dir
+    names = [
+        f"{student}/{a}/{a}.html"
+        for a in EXPECTED
+        for student in ("alice", "carol")
+    ]
+    problems = []
+    with serve_folder(folder) as base, launch_chromium(chromium) as browser:
+        context = browser.new_context()
+        context.route(
+            lambda url: not url.startswith(base), lambda r: r.abort()
+        )
+        for name in names:
+            page = context.new_page()
+            traffic = Traffic().watch(page)
+            page.goto(base + name, wait_until="load")
+            page.wait_for_load_state("networkidle")
+            formulas = page.evaluate(FORMULAS_JS)
+            report = {
+                "requests to other hosts": traffic.foreign,
+                "error responses": traffic.errors,
+                "script errors": traffic.script_errors,
+                "images not loaded": page.evaluate(IMAGES_JS),
+                "raw TeX in the text": page.evaluate(RAW_MATH_JS),
+                "no formulas": [] if formulas["math"] else ["none"],
+                "formulas not drawn": formulas["undrawn"],
+                "formulas left as TeX": formulas["tex"],
+            }
+            problems += [f"{name}: {k}: {v}" for k, v in report.items() if v]
+            page.close()
+    assert not problems, "\n".join(problems)
 
 
 def test_grades_csv_never_shows_hidden_tests(graded_class):

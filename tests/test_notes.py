@@ -27,6 +27,8 @@ from course_tools.notes import (
     stage_sources,
 )
 from tests.browser import (
+    IMAGES_JS,
+    RAW_MATH_JS,
     Traffic,
     launch_chromium,
     require_browser,
@@ -37,22 +39,6 @@ from tests.helpers import ROOT, secret_lines, skip_or_fail
 SCREENSHOTS = ROOT / "_build" / "notes-screenshots"
 #: Folders of the site that hold assets, not pages.
 ASSET_FOLDERS = {"_static", "_sources", "_downloads", "_images", "mathjax"}
-
-# Text nodes outside code and typeset math that still hold TeX delimiters:
-# math that MathJax never saw.
-RAW_MATH_JS = """() => {
-  const skip = 'pre, code, script, style, textarea, mjx-container, .MathJax';
-  const walker = document.createTreeWalker(
-      document.querySelector('main') || document.body,
-      NodeFilter.SHOW_TEXT);
-  const raw = [];
-  for (let n = walker.nextNode(); n; n = walker.nextNode()) {
-    if (n.parentElement.closest(skip)) continue;
-    if (/\\$|\\\\\\(|\\\\\\[|\\\\begin\\{/.test(n.textContent))
-      raw.push(n.textContent.trim().slice(0, 80));
-  }
-  return raw;
-}"""
 
 MATH_JS = """async () => {
   const spans = [...document.querySelectorAll('.math')];
@@ -68,10 +54,6 @@ MATH_JS = """async () => {
         .map(e => e.getAttribute('data-mjx-error') || e.textContent),
   };
 }"""
-
-IMAGES_JS = """() => [...document.images]
-    .filter(img => !(img.complete && img.naturalWidth > 0))
-    .map(img => img.getAttribute('src'))"""
 
 
 @pytest.fixture(scope="module")
