@@ -110,7 +110,7 @@ def cmd_gradebook(args):
         if not args.file:
             raise CourseError(
                 "restore needs the backup to restore, e.g. `course gradebook "
-                "restore grading/backups/gradebook-<date>.db`."
+                "restore grading/backups/gradebook-<date>-<time>.db`."
             )
         previous = restore_gradebook(course, args.file)
         print(f"gradebook restored from {args.file}")
@@ -123,11 +123,12 @@ def cmd_feedback(args):
     from .grading import generate_feedback
 
     course = _course(args)
-    for path in generate_feedback(
+    written, problems = generate_feedback(
         course, args.assignment, args.students or None, progress=not args.quiet
-    ):
+    )
+    for path in written:
         print(_shown(course, path))
-    return 0
+    return 1 if problems else 0
 
 
 def cmd_export(args):
@@ -201,7 +202,8 @@ def build_parser():
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress bars, warnings only",
+        help="no progress bars and no line per student: only warnings, "
+        "errors and the result",
     )
     timed = argparse.ArgumentParser(add_help=False)
     timed.add_argument(
@@ -295,7 +297,7 @@ def build_parser():
         nargs="?",
         metavar="FILE",
         help="backup: where to write (default: grading/backups/"
-        "gradebook-<date>.db); restore: the backup to restore",
+        "gradebook-<date>-<time>.db); restore: the backup to restore",
     )
     p.set_defaults(func=cmd_gradebook)
 
@@ -305,7 +307,10 @@ def build_parser():
         help="write HTML feedback for graded students",
         description="Write one HTML file per autograded student to "
         "grading/feedback/<student>/<assignment>/, with points per test "
-        "and the messages of failed tests; hidden tests are removed.",
+        "and the messages of failed tests; hidden tests are removed. The "
+        "pages need no network. A student whose submission failed to "
+        "grade, or is not graded since a gradebook restore, gets none and "
+        "is named on stderr; the exit status is then 1.",
     )
     p.add_argument("assignment", metavar="ASSIGNMENT")
     p.add_argument("--students", nargs="+", metavar="STUDENT")

@@ -72,12 +72,14 @@ def run_demo(root, cell_timeout=None, progress=True):
     )
     expected = load_expected(root)
     release(course)
+    no_feedback = []
     for assignment in [a for a in course.assignments() if a in expected]:
         collect_submissions(
             course, root / SAMPLE_CLASS / "submitted", assignment
         )
         autograde(course, assignment, progress=progress)
-        generate_feedback(course, assignment, progress=progress)
+        _, failed = generate_feedback(course, assignment, progress=progress)
+        no_feedback += [f"{assignment} {line}" for line in failed]
     csv_path, results = export_grades(course)
 
     print()
@@ -94,6 +96,7 @@ def run_demo(root, cell_timeout=None, progress=True):
     )
     print(f"grades:   {csv_path.relative_to(root)}")
     problems = mismatches(results, expected)
+    problems += [f"no feedback for {line}" for line in no_feedback]
     if problems:
         print("\nNOT as expected:\n  " + "\n  ".join(problems))
         return 1

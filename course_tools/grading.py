@@ -68,8 +68,10 @@ RESTORED_MARK = "was missing from the submission"
 class GradeResult:
     """The outcome of grading one student's submission of one assignment.
 
-    ``status`` is ``"graded"``, ``"missing"`` (nothing submitted) or
-    ``"failed"`` (the submission could not be graded: see ``message``).
+    ``status`` is ``"graded"``, ``"missing"`` (nothing submitted),
+    ``"ungraded"`` (submitted but not in the gradebook: autograde has not
+    run since it was collected, or since a restore) or ``"failed"`` (the
+    submission could not be graded: see ``message``).
     ``flags`` explain a low score: ``blank`` (no answer cell changed),
     ``error`` (an answer raised something other than a failed test),
     ``timeout`` (a cell hit the time limit), ``restored`` (a deleted test
@@ -386,6 +388,17 @@ def _result_from_gradebook(course, assignment, student):
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
+            submitted = course.submitted_dir / student / assignment
+            if submitted.is_dir():
+                return GradeResult(
+                    assignment,
+                    student,
+                    "ungraded",
+                    None,
+                    max_score,
+                    message=f"not graded yet: run `course autograde "
+                    f"{assignment}`",
+                )
             return GradeResult(assignment, student, "missing", None, max_score)
         score, needs_manual = sub.score, sub.needs_manual_grade
     flags = _flags(course, assignment, student)
@@ -869,12 +882,18 @@ def generate_feedback(course, assignment, students=None, progress=True):
     """Write one HTML feedback file per autograded student.
 
     The feedback shows the student's notebook with the points of each test
-    cell and the messages of failed tests; hidden tests are removed.
+    cell and the messages of failed tests; hidden tests are removed. Only
+    submissions whose grades are in the gradebook get feedback: one whose
+    last autograde failed, or that has not been graded since a restore,
+    is listed in the problems instead, so that no student reads an old or
+    missing score.
 
     Returns
     -------
-    list of Path
+    written : list of Path
         The feedback files written.
+    problems : list of str
+        One line per student who got no feedback, with the reason.
     """
     course.check_assignment(assignment)
     api = course.api()
@@ -882,28 +901,47 @@ def generate_feedback(course, assignment, students=None, progress=True):
     if students is None:
         found = sorted(graded.iterdir()) if graded.is_dir() else []
         students = [p.name for p in found if (p / assignment).is_dir()]
-    written = []
+    written, problems = [], []
     for student in tqdm(
         students,
         desc=f"feedback {assignment}",
         unit="student",
         disable=None if progress else True,
     ):
+        result = _result_from_gradebook(course, assignment, student)
+        if result.status != "graded":
+            reason = result.message or "nothing was submitted"
+            stale = course.feedback_dir / student / assignment
+            if stale.is_dir():
+                # Its score is no longer the gradebook's.
+                shutil.rmtree(stale)
+                reason += "; its old feedback was removed"
+            problems.append(f"{student}: {result.status}: {reason}")
+            continue
         outcome = api.generate_feedback(assignment, student, force=True)
         if not outcome.get("success", False):
-            log.error(
-                "feedback %s %s: failed: %s",
-                assignment,
-                student,
-                _last_line(outcome.get("error") or outcome.get("log")),
-            )
+            text = outcome.get("error") or outcome.get("log")
+            reason = _nbgrader_error(text)
+            problems.append(f"{student}: failed: {reason}")
             continue
         files = sorted(
             (course.feedback_dir / student / assignment).glob("*.html")
         )
         written.extend(files)
         log.info("feedback %s %s: %d file(s)", assignment, student, len(files))
-    return written
+    for problem in problems:
+        log.error("feedback %s %s", assignment, problem)
+    return written, problems
+
+
+def _nbgrader_error(text):
+    """The exception nbgrader's log reports, without its traceback."""
+    lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if line.startswith("[ERROR]") and i > 0:
+            # The traceback's last line names the exception.
+            return lines[i - 1]
+    return _last_line(text)
 
 
 CSV_FIELDS = [

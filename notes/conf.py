@@ -46,6 +46,9 @@ mathjax3_config = {"tex": {"tags": "ams"}}
 html_extra_path = [os.environ.get("COURSE_NOTES_EXTRA", "_extra")]
 
 html_theme = "sphinx_book_theme"
+# Light or dark as the reader's system prefers (the theme logs an error
+# on every page when no mode is set).
+html_context = {"default_mode": "auto"}
 html_theme_options = {
     "home_page_in_toc": True,
     "show_toc_level": 2,

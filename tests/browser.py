@@ -130,6 +130,7 @@ class Traffic:
     failed: list = field(default_factory=list)
     errors: list = field(default_factory=list)
     script_errors: list = field(default_factory=list)
+    console_errors: list = field(default_factory=list)
 
     def watch(self, page):
         """Record the requests, responses and errors of ``page``."""
@@ -137,7 +138,12 @@ class Traffic:
         page.on("requestfailed", self._failed)
         page.on("response", self._response)
         page.on("pageerror", lambda e: self.script_errors.append(str(e)))
+        page.on("console", self._console)
         return self
+
+    def _console(self, message):
+        if message.type == "error":
+            self.console_errors.append(message.text)
 
     def _request(self, request):
         url = urlsplit(request.url)

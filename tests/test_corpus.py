@@ -166,6 +166,7 @@ class Graded:
     course: Course
     workspace: Path
     results: dict
+    no_feedback: list
     connections: list
     before: tuple
     after: tuple
@@ -186,7 +187,7 @@ def graded(tmp_path_factory):
     before = _snapshot()
     server = _Server()
     start = time.monotonic()
-    results = {}
+    results, no_feedback = {}, []
     try:
         release(course)
         assignments = list(dict.fromkeys(c["assignment"] for c in CASES))
@@ -201,7 +202,8 @@ def graded(tmp_path_factory):
                 course, assignment, progress=False, workers=GRADING_WORKERS
             ):
                 results[(assignment, result.student)] = result
-            generate_feedback(course, assignment, progress=False)
+            _, problems = generate_feedback(course, assignment, progress=False)
+            no_feedback += [(assignment, p.split(":")[0]) for p in problems]
         export_grades(course)
     finally:
         server.close()
@@ -211,6 +213,7 @@ def graded(tmp_path_factory):
         course,
         workspace,
         results,
+        no_feedback,
         server.connections,
         before,
         _snapshot(),
@@ -394,12 +397,22 @@ def test_corpus_covers_every_assignment_and_the_key_cases():
     assert {c["status"] for c in CASES} == {"graded", "failed"}
 
 
+def test_feedback_is_refused_exactly_where_grading_failed(graded):
+    failed = {_key(c) for c in CASES if c["status"] != "graded"}
+    assert set(graded.no_feedback) <= failed
+    folder = graded.course.feedback_dir
+    for assignment, student in failed:
+        assert not list((folder / student / assignment).glob("*.html"))
+
+
 def test_no_feedback_or_export_shows_a_hidden_test(graded):
     """Hostile notebooks print what they can find: their own notebook,
     ``In``, the files around them. None of it may hold hidden tests."""
     folder = graded.course.feedback_dir
     files = sorted(folder.glob("*/*/*.html"))
-    assert len(files) >= len(CASES) - 3, "feedback is missing"
+    graded_cases = {_key(c) for c in CASES if c["status"] == "graded"}
+    with_feedback = {(p.parent.name, p.parent.parent.name) for p in files}
+    assert graded_cases <= with_feedback, "feedback is missing"
     files.append(graded.course.grading_dir / "grades.csv")
     assignments = {c["assignment"] for c in CASES}
     secrets = {a: secret_lines(a, MARKERS[1:]) for a in assignments}

@@ -60,7 +60,8 @@ def graded_class(tmp_path_factory):
             progress=False,
             workers=GRADING_WORKERS,
         )
-        generate_feedback(course, assignment, progress=False)
+        _, problems = generate_feedback(course, assignment, progress=False)
+        assert not problems, problems
     csv_path, exported = export_grades(course)
     return course, results, csv_path, exported
 
@@ -171,6 +172,7 @@ def test_feedback_reads_offline_in_a_browser(graded_class):
                 "requests to other hosts": traffic.foreign,
                 "error responses": traffic.errors,
                 "script errors": traffic.script_errors,
+                "console errors": traffic.console_errors,
                 "images not loaded": page.evaluate(IMAGES_JS),
                 "raw TeX in the text": page.evaluate(RAW_MATH_JS),
                 "no formulas": [] if formulas["math"] else ["none"],

@@ -16,6 +16,7 @@ from course_tools import sandbox
 from course_tools.cli import main
 from course_tools.course import Course, CourseError
 from course_tools.grading import (
+    _nbgrader_error,
     autograde,
     backup_gradebook,
     cell_scores,
@@ -216,6 +217,46 @@ def test_gradebook_command_backs_up_and_restores(
     assert course.db_path.is_file()
 
 
+def test_after_a_restore_export_and_feedback_say_not_graded_yet(
+    tmp_path, caplog, make_course
+):
+    require_sandbox()
+    course = make_course(tmp_path)
+    empty = backup_gradebook(course)
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
+    assert main(["feedback", ASSIGNMENT, *common]) == 0
+    page = course.feedback_dir / "alice" / ASSIGNMENT / f"{ASSIGNMENT}.html"
+    assert page.is_file()
+    restore_gradebook(course, empty)
+    _, results = export_grades(course, tmp_path / "grades.csv")
+    (alice,) = [
+        r
+        for r in results
+        if (r.student, r.assignment) == ("alice", ASSIGNMENT)
+    ]
+    assert (alice.status, alice.score) == ("ungraded", None)
+    assert f"course autograde {ASSIGNMENT}" in alice.message
+    assert main(["feedback", ASSIGNMENT, *common]) == 1
+    assert "alice: ungraded: not graded yet" in caplog.text
+    assert not page.exists(), "its score is no longer in the gradebook"
+
+
+def test_a_failed_feedback_names_nbgraders_exception():
+    log = """Traceback (most recent call last):
+      File "api.py", line 2665, in find_comment
+        raise MissingEntry("No such taskcomment")
+    nbgrader.api.MissingEntry: No such taskcomment: a/b/c for bob
+
+[ERROR] There was an error processing assignment 'a' for student 'bob'
+[ERROR] Please see the the above traceback for details
+"""
+    assert _nbgrader_error(log) == (
+        "nbgrader.api.MissingEntry: No such taskcomment: a/b/c for bob"
+    )
+    assert _nbgrader_error("") == "unknown error"
+
+
 def test_feedback_command_works_with_a_grading_folder_elsewhere(
     tmp_path, capsys, make_course
 ):
@@ -338,11 +379,15 @@ def test_an_interrupted_run_resumes_and_loses_nothing(
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     for student in done:
         assert cell_scores(course, ASSIGNMENT, student)
-    # Not yet graded submissions are never exported with an old score.
+    # Submissions the run cut short, or never reached, are exported as
+    # such, never with an old score.
     _, exported = export_grades(course, tmp_path / "partial.csv")
     for r in exported:
         if r.assignment == ASSIGNMENT and r.student not in done:
-            assert r.score is None and r.status in ("failed", "missing")
+            assert r.score is None
+            assert r.status in ("failed", "ungraded") or (
+                r.student not in INTERRUPTED_CLASS and r.status == "missing"
+            )
     resumed = _start_cli(course)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err

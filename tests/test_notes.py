@@ -190,6 +190,7 @@ def check_page(browser, base, name, screenshot=None):
         "requests to other hosts": traffic.foreign,
         "error responses": traffic.errors,
         "script errors": traffic.script_errors,
+        "console errors": traffic.console_errors,
         "images not loaded": page.evaluate(IMAGES_JS),
         "raw TeX in the text": page.evaluate(RAW_MATH_JS),
     }
@@ -224,6 +225,7 @@ def test_pages_need_no_other_host_and_typeset_all_math(site):
 BROKEN_PAGE = r"""<!DOCTYPE html>
 <html><head>
 <script>window.MathJax = {};</script>
+<script>console.error("logged on purpose");</script>
 <script defer src="mathjax/tex-chtml.js"></script>
 </head><body><main>
 <p>Raw $x^2$ that was never typeset.</p>
@@ -249,6 +251,7 @@ def test_page_checks_catch_a_broken_page(site, tmp_path):
         "images not loaded: ['missing.png', 'http://example.invalid",
         "raw TeX in the text: ['Raw $x^2$",
         "MathJax errors: ['Missing argument for",
+        "console errors: ['logged on purpose'",
     ):
         assert what in found, found
 
