@@ -102,6 +102,13 @@ class Course:
             raise CourseError(
                 f"{self.root} is not a course folder: it has no {CONFIG_FILE}."
             )
+        workspace = self.workspace
+        if workspace is not None and Path(workspace).exists():
+            if not Path(workspace).is_dir():
+                raise CourseError(
+                    f"the grading folder {workspace} is a file; give "
+                    f"a folder (it is created when missing)."
+                )
 
     # -- configuration ---------------------------------------------------
 

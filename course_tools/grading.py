@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from . import preprocessors
-from .course import CourseError
+from .course import CourseError, use_environment_tools
 
 log = logging.getLogger("course")
 
@@ -353,6 +353,8 @@ def _gradebook(course):
     from nbgrader.api import Gradebook
     from sqlalchemy.exc import SQLAlchemyError
 
+    # Creating a gradebook runs `alembic` from PATH.
+    use_environment_tools()
     cfg = course.config().CourseDirectory
     try:
         return Gradebook(cfg.db_url, cfg.course_id)
@@ -501,9 +503,12 @@ def autograde(
     with _gradebook(course) as gb:
         known = {a.name for a in gb.assignments}
     if assignment not in known:
+        where = ""
+        if course.workspace is not None:
+            where = f" --grading-dir {course.grading_dir}"
         raise CourseError(
             f"{assignment!r} is not in the gradebook yet; release it first "
-            f"with `course release {assignment}`."
+            f"with `course release {assignment}{where}`."
         )
     students = list(students or submitted_students(course, assignment))
     with _exclusive(course):
@@ -896,11 +901,17 @@ def generate_feedback(course, assignment, students=None, progress=True):
         One line per student who got no feedback, with the reason.
     """
     course.check_assignment(assignment)
-    api = course.api()
     graded = course.autograded_dir
     if students is None:
         found = sorted(graded.iterdir()) if graded.is_dir() else []
         students = [p.name for p in found if (p / assignment).is_dir()]
+    if not students or not course.db_path.is_file():
+        raise CourseError(
+            f"no {assignment} submission is autograded in "
+            f"{course.grading_dir}: run `course autograde {assignment}` "
+            f"first (with the same --grading-dir, if you gave one)."
+        )
+    api = course.api()
     written, problems = [], []
     for student in tqdm(
         students,
@@ -920,9 +931,14 @@ def generate_feedback(course, assignment, students=None, progress=True):
             continue
         outcome = api.generate_feedback(assignment, student, force=True)
         if not outcome.get("success", False):
-            text = outcome.get("error") or outcome.get("log")
-            reason = _nbgrader_error(text)
-            problems.append(f"{student}: failed: {reason}")
+            text = outcome.get("error") or outcome.get("log") or ""
+            saved = course.grading_dir / "logs" / assignment
+            saved.mkdir(parents=True, exist_ok=True)
+            saved = saved / f"{student}.feedback.log"
+            saved.write_text(text)
+            problems.append(
+                f"{student}: failed: {_nbgrader_error(text)} (log: {saved})"
+            )
             continue
         files = sorted(
             (course.feedback_dir / student / assignment).glob("*.html")

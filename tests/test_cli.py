@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +121,41 @@ def test_autograde_exits_1_when_a_submission_cannot_be_graded(
     out, err = capsys.readouterr()
     assert "not valid JSON" in out
     assert "could not be graded" in err
+
+
+def test_feedback_with_nothing_autograded_says_so_and_makes_no_folder(
+    tmp_path, capsys
+):
+    folder = tmp_path / "typo"
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(folder)]
+    assert main(["feedback", "softmax", *common]) == 2
+    assert "run `course autograde softmax` first" in capsys.readouterr().err
+    assert not folder.exists()
+
+
+def test_a_grading_folder_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    path = tmp_path / "grading"
+    path.write_text("not a folder")
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(path)]
+    assert main(["export", *common]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
+
+
+def test_a_new_grading_folder_works_without_the_venv_on_path(tmp_path):
+    # nbgrader creates a gradebook with `alembic` from PATH; `course`
+    # must find its own even when its environment is not activated.
+    course = str(Path(sys.executable).parent / "course")
+    folder = tmp_path / "grading"
+    submissions = tmp_path / "class"
+    (submissions / "alice" / "softmax").mkdir(parents=True)
+    run = subprocess.run(
+        [course, "autograde", "softmax", "--course-dir", str(ROOT)]
+        + ["--grading-dir", str(folder), "--submissions", str(submissions)],
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr
+    assert f"course release softmax --grading-dir {folder}" in run.stderr

@@ -242,6 +242,27 @@ def test_after_a_restore_export_and_feedback_say_not_graded_yet(
     assert not page.exists(), "its score is no longer in the gradebook"
 
 
+def test_a_failed_feedback_is_named_logged_and_exits_1(
+    tmp_path, caplog, monkeypatch, make_course
+):
+    from nbgrader.apps import NbGraderAPI
+
+    require_sandbox()
+    course = make_course(tmp_path)
+    autograde(course, ASSIGNMENT, ["alice"], progress=False)
+    log = "Traceback ...\nRecursionError: too deep\n[ERROR] it failed\n"
+    monkeypatch.setattr(
+        NbGraderAPI,
+        "generate_feedback",
+        lambda *a, **k: {"success": False, "log": log},
+    )
+    common = ["--course-dir", str(ROOT), "--grading-dir", str(tmp_path)]
+    assert main(["feedback", ASSIGNMENT, *common]) == 1
+    assert "alice: failed: RecursionError: too deep" in caplog.text
+    saved = course.grading_dir / "logs" / ASSIGNMENT / "alice.feedback.log"
+    assert saved.read_text() == log
+
+
 def test_a_failed_feedback_names_nbgraders_exception():
     log = """Traceback (most recent call last):
       File "api.py", line 2665, in find_comment
