@@ -151,11 +151,8 @@ def test_feedback_reads_offline_in_a_browser(graded_class):
     chromium = require_browser()
     course, _, _, _ = graded_class
     folder = course.feedback_dir
-    names = [
-        f"{student}/{a}/{a}.html"
-        for a in EXPECTED
-        for student in ("alice", "carol")
-    ]
+    # carol loses points in every assignment: her pages show failures too.
+    names = [f"carol/{a}/{a}.html" for a in EXPECTED]
     problems = []
     with serve_folder(folder) as base, launch_chromium(chromium) as browser:
         context = browser.new_context()
