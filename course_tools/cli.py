@@ -396,6 +396,11 @@ def main(argv=None):
     except CourseError as err:
         print(f"course {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Ctrl-C before a command's own handler is in place (while
+        # nbgrader is imported, say): a word, not a traceback.
+        print(f"\ncourse {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

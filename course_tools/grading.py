@@ -14,12 +14,14 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import re
 import select
 import shutil
 import signal
 import sqlite3
+import sys
 import threading
 import time
 import warnings
@@ -584,10 +586,14 @@ def _grade_all(course, assignment, students, workers):
         initargs=(slots, os.getpid()),
     )
     try:
-        futures = {
-            pool.submit(_grade_in_worker, course, assignment, s): s
-            for s in students
-        }
+        with _ctrl_c_deferred():
+            # Submitting starts the workers; one started while Ctrl-C
+            # unwinds would be missed by the kill below and print a
+            # traceback once the grader is gone.
+            futures = {
+                pool.submit(_grade_in_worker, course, assignment, s): s
+                for s in students
+            }
         broken = []
         for future in as_completed(futures):
             try:
@@ -609,6 +615,22 @@ def _grade_all(course, assignment, students, workers):
     pool.shutdown(wait=True)
 
 
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Hold a Ctrl-C back until the block is done, then raise it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda *_: held.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _grade_serially(course, assignment, students):
     """Grade in this process; Ctrl-C stops after recording the student.
 
@@ -625,8 +647,15 @@ def _grade_serially(course, assignment, students):
         interrupted.append(signum)
         raise KeyboardInterrupt
 
+    def unraisable(info):
+        # The interrupt can land where Python cannot raise it (a weakref
+        # callback, a __del__): it is noted all the same, so say nothing.
+        if info.exc_type is not KeyboardInterrupt or not interrupted:
+            sys.__unraisablehook__(info)
+
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, on_interrupt) if in_main else None
+    previous_hook, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         for student in students:
             result = _grade_one(course, api, assignment, student, logs)
@@ -643,6 +672,7 @@ def _grade_serially(course, assignment, students):
                 raise KeyboardInterrupt
             yield result
     finally:
+        sys.unraisablehook = previous_hook
         if in_main:
             signal.signal(signal.SIGINT, previous)
 
@@ -686,11 +716,20 @@ def _worker_context():
     The server imports this module (and with it nbgrader and nbconvert,
     about two seconds) once per grading process; every worker is a fork of
     it, ready at once. Unlike a fork of the grader itself, the server has
-    no threads and no open gradebook. It ignores Ctrl-C; each worker
-    watches the grader and stops with it (see :func:`_die_with_grader`).
+    no threads and no open gradebook. It ignores Ctrl-C from its start
+    (while it imports, a Ctrl-C would print an import's traceback); each
+    worker watches the grader and stops with it (see
+    :func:`_die_with_grader`).
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__])
+    if threading.current_thread() is threading.main_thread():
+        # A signal ignored at exec stays ignored in the new interpreter.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            multiprocessing.forkserver.ensure_running()
+        finally:
+            signal.signal(signal.SIGINT, previous)
     return context
 
 
