@@ -158,3 +158,37 @@ class Traffic:
     def _response(self, response):
         if response.status >= 400:
             self.errors.append(f"{response.status} {response.url}")
+
+
+@contextlib.contextmanager
+def offline_page(browser, base, name, **context_options):
+    """Open ``base + name`` with every request to another host refused.
+
+    Yields ``(page, traffic)``; requests to other hosts are recorded in
+    ``traffic`` and never sent.
+    """
+    context = browser.new_context(**context_options)
+    context.route(lambda url: not url.startswith(base), lambda r: r.abort())
+    page = context.new_page()
+    traffic = Traffic().watch(page)
+    try:
+        page.goto(base + name, wait_until="load")
+        yield page, traffic
+    finally:
+        context.close()
+
+
+def page_problems(page, traffic):
+    """What every page must be free of, by kind: what was found of each.
+
+    Waits until the page has made no request for a moment first.
+    """
+    page.wait_for_load_state("networkidle")
+    return {
+        "requests to other hosts": traffic.foreign,
+        "error responses": traffic.errors,
+        "script errors": traffic.script_errors,
+        "console errors": traffic.console_errors,
+        "images not loaded": page.evaluate(IMAGES_JS),
+        "raw TeX in the text": page.evaluate(RAW_MATH_JS),
+    }

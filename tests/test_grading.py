@@ -21,10 +21,9 @@ from course_tools.grading import (
     release,
 )
 from tests.browser import (
-    IMAGES_JS,
-    RAW_MATH_JS,
-    Traffic,
     launch_chromium,
+    offline_page,
+    page_problems,
     require_browser,
     serve_folder,
 )
@@ -155,29 +154,14 @@ def test_feedback_reads_offline_in_a_browser(graded_class):
     names = [f"carol/{a}/{a}.html" for a in EXPECTED]
     problems = []
     with serve_folder(folder) as base, launch_chromium(chromium) as browser:
-        context = browser.new_context()
-        context.route(
-            lambda url: not url.startswith(base), lambda r: r.abort()
-        )
         for name in names:
-            page = context.new_page()
-            traffic = Traffic().watch(page)
-            page.goto(base + name, wait_until="load")
-            page.wait_for_load_state("networkidle")
-            formulas = page.evaluate(FORMULAS_JS)
-            report = {
-                "requests to other hosts": traffic.foreign,
-                "error responses": traffic.errors,
-                "script errors": traffic.script_errors,
-                "console errors": traffic.console_errors,
-                "images not loaded": page.evaluate(IMAGES_JS),
-                "raw TeX in the text": page.evaluate(RAW_MATH_JS),
-                "no formulas": [] if formulas["math"] else ["none"],
-                "formulas not drawn": formulas["undrawn"],
-                "formulas left as TeX": formulas["tex"],
-            }
+            with offline_page(browser, base, name) as (page, traffic):
+                formulas = page.evaluate(FORMULAS_JS)
+                report = page_problems(page, traffic)
+            report["no formulas"] = [] if formulas["math"] else ["none"]
+            report["formulas not drawn"] = formulas["undrawn"]
+            report["formulas left as TeX"] = formulas["tex"]
             problems += [f"{name}: {k}: {v}" for k, v in report.items() if v]
-            page.close()
     assert not problems, "\n".join(problems)
 
 

@@ -27,10 +27,10 @@ from course_tools.notes import (
     stage_sources,
 )
 from tests.browser import (
-    IMAGES_JS,
-    RAW_MATH_JS,
     Traffic,
     launch_chromium,
+    offline_page,
+    page_problems,
     require_browser,
     serve_folder,
 )
@@ -177,31 +177,18 @@ def check_page(browser, base, name, screenshot=None):
     Returns ``(problems, math)``: descriptions of each problem found and
     the number of math elements on the page.
     """
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    # Nothing may leave the machine: requests to other hosts are recorded
-    # and never sent.
-    context.route(lambda url: not url.startswith(base), lambda r: r.abort())
-    page = context.new_page()
-    traffic = Traffic().watch(page)
-    page.goto(base + name, wait_until="load")
-    math = page.evaluate(MATH_JS)
-    page.wait_for_load_state("networkidle")
-    report = {
-        "requests to other hosts": traffic.foreign,
-        "error responses": traffic.errors,
-        "script errors": traffic.script_errors,
-        "console errors": traffic.console_errors,
-        "images not loaded": page.evaluate(IMAGES_JS),
-        "raw TeX in the text": page.evaluate(RAW_MATH_JS),
-    }
-    if math["math"]:
-        report["MathJax not loaded"] = [] if math["loaded"] else ["no"]
-        untypeset = math.get("untypeset")
-        report["math not typeset"] = [untypeset] if untypeset else []
-        report["MathJax errors"] = math.get("errors", [])
-    if screenshot:
-        page.screenshot(path=str(screenshot), full_page=True)
-    context.close()
+    with offline_page(
+        browser, base, name, viewport={"width": 1280, "height": 900}
+    ) as (page, traffic):
+        math = page.evaluate(MATH_JS)
+        report = page_problems(page, traffic)
+        if math["math"]:
+            report["MathJax not loaded"] = [] if math["loaded"] else ["no"]
+            untypeset = math.get("untypeset")
+            report["math not typeset"] = [untypeset] if untypeset else []
+            report["MathJax errors"] = math.get("errors", [])
+        if screenshot:
+            page.screenshot(path=str(screenshot), full_page=True)
     problems = [
         f"{name}: {what}: {found}" for what, found in report.items() if found
     ]
