@@ -72,7 +72,8 @@ class GradeResult:
 
     ``status`` is ``"graded"``, ``"missing"`` (nothing submitted),
     ``"ungraded"`` (submitted but not in the gradebook: autograde has not
-    run since it was collected, or since a restore) or ``"failed"`` (the
+    run since it was collected, an interrupted run had not reached it, or
+    the gradebook was restored) or ``"failed"`` (the
     submission could not be graded: see ``message``).
     ``flags`` explain a low score: ``blank`` (no answer cell changed),
     ``error`` (an answer raised something other than a failed test),
