@@ -10,8 +10,9 @@ needs nothing but itself: it can be mailed, zipped or opened from a USB
 stick.
 
 A formula that latex2mathml cannot read (a TeX command it does not know,
-unbalanced braces) is shown as its TeX source in a code span, never
-dropped, and logged.
+unbalanced braces), or whose MathML would not be plain and safe (markup
+copied from ``\text{}``, deep nesting, great length), is shown as its
+TeX source in a code span, never dropped, and logged.
 
 ``nbgrader_config.py`` selects the exporter::
 

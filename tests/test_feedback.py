@@ -11,7 +11,11 @@ import nbformat
 import pytest
 from nbconvert.filters.markdown_mistune import MarkdownWithMath
 
-from course_tools.feedback import MathMLRenderer, tex_to_mathml
+from course_tools.feedback import (
+    MathMLRenderer,
+    OfflineFeedbackExporter,
+    tex_to_mathml,
+)
 from tests.helpers import ROOT
 
 
@@ -115,10 +119,6 @@ def test_a_formula_in_a_heading_stays_mathml():
 
 
 def test_the_deepest_formula_kept_survives_the_whole_export():
-    import nbformat
-
-    from course_tools.feedback import OfflineFeedbackExporter
-
     tex = "\\hat{" * 28 + "x" + "}" * 28  # 59 levels of MathML
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell(f"# ${tex}$\n\n$${tex}$$"))
